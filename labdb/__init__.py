@@ -1,0 +1,3 @@
+"""labdb: the BDNF ELISA lab system (models, database, readers, ingest, exports, CLI)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,231 @@
+"""SQLModel tables. Alembic migrations in migrations/ are the only way these tables are created or changed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Constraint names are explicit so migrations are identical on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PLATE_STATUSES = ("uploaded", "evaluated", "approved", "rejected")
+VERDICTS = ("pass", "fail")
+WELL_ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
+CENSORING = ("none", "below_lloq", "above_uloq")
+
+
+def utcnow() -> datetime:
+    """Timestamps are stored in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.JSON, nullable=nullable))
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class RawFile(SQLModel, table=True):
+    """Every uploaded file (reader export, template, plate map, manifest), byte for byte, keyed by SHA-256."""
+
+    __tablename__ = "raw_file"
+    sha256: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=32)
+    original_name: str = Field(max_length=512)
+    size_bytes: int
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    stored_by: str = Field(max_length=128)
+
+
+class Site(SQLModel, table=True):
+    """A collection site; its hemisphere decides the season of a collection date."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=256)
+    hemisphere: str = Field(default="north", max_length=5)
+
+
+class Subject(SQLModel, table=True):
+    """A study participant."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    site_id: int | None = Field(default=None, foreign_key="site.id", index=True)
+    sex: str | None = Field(default=None, max_length=8)
+
+
+class Sample(SQLModel, table=True):
+    """One tube: its pre-analytical and clinical covariates (DOMAIN.md section 7)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    sample_type: str = Field(max_length=32, index=True)
+    collected_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=False))
+    season: str | None = Field(default=None, max_length=8)
+    visit: str | None = Field(default=None, max_length=64)
+    age: float | None = None
+    platelet_count: float | None = None
+    platelet_poor: bool | None = None
+    clotting_minutes: float | None = None
+    minutes_to_centrifugation: float | None = None
+    centrifuge_g: float | None = None
+    storage_days: float | None = None
+    freeze_thaw_cycles: int | None = None
+    fasting: bool | None = None
+    exercise_within_24h: bool | None = None
+    antidepressant: bool | None = None
+    diagnosis: str | None = Field(default=None, max_length=128)
+    smoking: bool | None = None
+    notes: str | None = Field(default=None, sa_type=sa.Text)
+    extra: dict | None = _json()
+    manifest_sha256: str | None = Field(default=None, foreign_key="raw_file.sha256", max_length=64)
+
+
+class KitLot(SQLModel, table=True):
+    """A kit lot; lot-specific top standard and control nominals override the template's."""
+
+    __tablename__ = "kit_lot"
+    id: int | None = Field(default=None, primary_key=True)
+    lot: str = Field(max_length=64, unique=True)
+    vendor: str | None = Field(default=None, max_length=128)
+    catalog: str | None = Field(default=None, max_length=64)
+    top_standard_pg_ml: float | None = None
+    control_nominals: dict | None = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Plate(SQLModel, table=True):
+    """One physical plate from one uploaded file, with its template, status and verdict."""
+
+    __table_args__ = (sa.UniqueConstraint("file_sha256", "index_in_file", name="uq_plate_file_index"),)
+    id: int | None = Field(default=None, primary_key=True)
+    file_sha256: str = Field(foreign_key="raw_file.sha256", max_length=64, index=True)
+    index_in_file: int = 0
+    name: str = Field(max_length=256)
+    original_filename: str = Field(max_length=512)
+    reader_format: str = Field(max_length=64)
+    instrument: str | None = Field(default=None, max_length=128)
+    serial: str | None = Field(default=None, max_length=128)
+    software_version: str | None = Field(default=None, max_length=128)
+    read_time: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=False), index=True)
+    read_extra: dict | None = _json()
+    n_wells: int = 96
+    operator: str | None = Field(default=None, max_length=128, index=True)
+    kit_lot_id: int | None = Field(default=None, foreign_key="kit_lot.id", index=True)
+    template_name: str = Field(max_length=256)
+    template_sha256: str = Field(foreign_key="raw_file.sha256", max_length=64)
+    plate_map_sha256: str | None = Field(default=None, foreign_key="raw_file.sha256", max_length=64)
+    measure_nm: int | None = None
+    reference_nm: int | None = None
+    status: str = Field(default="uploaded", max_length=16, index=True)
+    verdict: str | None = Field(default=None, max_length=8)
+    verdict_reasons: list | None = _json()
+    qc_policy: dict | None = _json()
+    ingested_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    ingested_by: str = Field(max_length=128)
+    reviewed_by: str | None = Field(default=None, max_length=128)
+    reviewed_at: datetime | None = _ts()
+    review_comment: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Well(SQLModel, table=True):
+    """One well: layout, raw value per wavelength, corrected OD, flags and mask (raw values never overwritten)."""
+
+    __table_args__ = (sa.UniqueConstraint("plate_id", "position", name="uq_well_plate_position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plate_id: int = Field(foreign_key="plate.id", index=True)
+    position: str = Field(max_length=4)
+    row: str = Field(max_length=1)
+    col: int
+    role: str = Field(max_length=16)
+    level: str | None = Field(default=None, max_length=64)
+    nominal: float | None = None
+    dilution: float = 1.0
+    sample_code: str | None = Field(default=None, max_length=64, index=True)
+    sample_id: int | None = Field(default=None, foreign_key="sample.id", index=True)
+    raw_values: dict | None = _json()
+    raw_flags: dict | None = _json()
+    od_corrected: float | None = None
+    conc_pg_ml: float | None = None
+    flags: list | None = _json()
+    masked: bool = False
+    mask_reason: str | None = Field(default=None, sa_type=sa.Text)
+    masked_by: str | None = Field(default=None, max_length=128)
+    masked_at: datetime | None = _ts()
+
+
+class CurveFit(SQLModel, table=True):
+    """A standard-curve fit of one plate; a refit adds a row and marks it current."""
+
+    __tablename__ = "curve_fit"
+    id: int | None = Field(default=None, primary_key=True)
+    plate_id: int = Field(foreign_key="plate.id", index=True)
+    is_current: bool = True
+    model: str = Field(max_length=8)
+    weighting: str = Field(max_length=8)
+    params: dict | None = _json()
+    stderr: dict | None = _json()
+    converged: bool
+    message: str | None = Field(default=None, sa_type=sa.Text)
+    n_points: int
+    df: int
+    sse: float | None = None
+    r2: float | None = None
+    aic: float | None = None
+    lloq_pg_ml: float | None = None
+    uloq_pg_ml: float | None = None
+    standards: list | None = _json()
+    engine_version: str = Field(max_length=64)
+    fitted_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Result(SQLModel, table=True):
+    """One replicate group (sample, control or pool) on one plate: mean OD, concentration, CV, censoring."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plate_id: int = Field(foreign_key="plate.id", index=True)
+    curve_fit_id: int = Field(foreign_key="curve_fit.id", index=True)
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=64, index=True)
+    sample_id: int | None = Field(default=None, foreign_key="sample.id", index=True)
+    dilution: float = 1.0
+    n_replicates: int
+    mean_od: float | None = None
+    sd_od: float | None = None
+    cv_pct: float | None = None
+    conc_pg_ml: float | None = None
+    censoring: str = Field(default="none", max_length=16)
+    lloq_pg_ml: float | None = None
+    uloq_pg_ml: float | None = None
+    nominal_pg_ml: float | None = None
+    recovery_pct: float | None = None
+    flags: list | None = _json()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail: who did what, when, to which row, with the values before and after."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True)
+    actor: str = Field(max_length=128, index=True)
+    action: str = Field(max_length=64, index=True)
+    entity: str = Field(max_length=64)
+    entity_id: str | None = Field(default=None, max_length=128)
+    before: dict | None = _json()
+    after: dict | None = _json()
+    detail: str | None = Field(default=None, sa_type=sa.Text)

@@ -1,0 +1,37 @@
+"""Content-addressed store of uploaded files, kept byte for byte in the database (same transaction as the data)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlmodel import Session
+
+from labdb.models import RawFile
+
+KINDS = ("reader_export", "template", "plate_map", "manifest")
+
+
+def sha256_of(data: bytes) -> str:
+    """Hex SHA-256 of the bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def store(session: Session, data: bytes, kind: str, original_name: str, actor: str) -> RawFile:
+    """Keep `data` (once per content); returns the stored row. Never overwrites an existing file."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown raw file kind {kind!r}")
+    digest = sha256_of(data)
+    existing = session.get(RawFile, digest)
+    if existing is not None:
+        return existing
+    row = RawFile(
+        sha256=digest, kind=kind, original_name=original_name, size_bytes=len(data), content=data, stored_by=actor
+    )
+    session.add(row)
+    return row
+
+
+def fetch(session: Session, digest: str) -> bytes | None:
+    """The original bytes of a stored file, or None."""
+    row = session.get(RawFile, digest)
+    return None if row is None else row.content

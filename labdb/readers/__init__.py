@@ -1,0 +1,1 @@
+"""Plate-reader export readers: one module per vendor family, one canonical form (canonical.py)."""
