@@ -101,3 +101,30 @@ def db_url(request, tmp_path, monkeypatch) -> str:
     url = fresh_database(request.param, tmp_path, request)
     monkeypatch.setenv("LABDB_DATABASE_URL", url)
     return url
+
+
+# --- simulated study files (written by the same code `labdb demo` uses) ------------------------
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    """A 4-plate simulated study written as real reader files, a plate map, a manifest and the template."""
+    from labdb.demo import write_study_files
+    from labdb.simulate import simulate_study
+
+    study = simulate_study(n_plates=4, seed=3)
+    paths = write_study_files(study, tmp_path_factory.mktemp("study"))
+    return study, paths
+
+
+def table_counts(url: str) -> dict[str, int]:
+    """Row count of every table (the fingerprint used to prove a failed ingest changed nothing)."""
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+
+    from labdb.db import get_engine
+
+    with get_engine(url).connect() as conn:
+        counts = {t: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{t}"')).scalar() for t in SQLModel.metadata.tables}
+        counts["alembic_version"] = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return counts

@@ -1,0 +1,270 @@
+"""The `labdb` command line. User errors print one line to stderr and exit with code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import select
+
+from labdb import migrate
+from labdb.config import get_settings
+from labdb.db import session_scope
+from labdb.errors import LabdbError
+from labdb.models import KitLot, Plate
+
+app = typer.Typer(help="BDNF ELISA lab system: ingest plate-reader files, review QC, export results.", no_args_is_help=True, pretty_exceptions_enable=False)
+samples_app = typer.Typer(help="Sample manifests and linking.", no_args_is_help=True)
+plates_app = typer.Typer(help="List, approve and reject plates.", no_args_is_help=True)
+sites_app = typer.Typer(help="Collection sites (their hemisphere sets the season).", no_args_is_help=True)
+app.add_typer(samples_app, name="samples")
+app.add_typer(plates_app, name="plates")
+app.add_typer(sites_app, name="sites")
+
+out = Console(highlight=False)
+if not out.is_terminal:
+    out = Console(highlight=False, width=200)  # pipes and files get whole table cells
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    """Print a user error on one line and exit 2."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(2)
+
+
+def _url() -> str:
+    return get_settings().database_url
+
+
+def _require_db() -> str:
+    url = _url()
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url.removeprefix("sqlite:///")).exists():
+        fail(f"the database {url} does not exist; run `labdb init` first.")
+    try:
+        revision = migrate.current_revision(url)
+    except Exception as exc:  # cannot connect at all
+        fail(f"cannot open the database {_safe(url)}: {' '.join(str(exc).split())[:200]}")
+    if revision is None:
+        fail(f"the database {_safe(url)} is not initialised; run `labdb init` first.")
+    return url
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database schema (alembic upgrade head)."""
+    url = _url()
+    try:
+        migrate.upgrade(url)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"database {_safe(url)} is at revision {migrate.current_revision(url)}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Reader export files", exists=False)],
+    template: Annotated[Path, typer.Option("--template", "-t", help="Plate template (wellmap TOML)")],
+    plate_map: Annotated[Path | None, typer.Option("--plate-map", help="CSV with well,sample_id[,dilution][,plate]")] = None,
+    kit_lot: Annotated[str | None, typer.Option("--kit-lot", help="Kit lot number")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who ran the plates")] = None,
+    reader_format: Annotated[str | None, typer.Option("--format", help="Force a reader format instead of detecting it")] = None,
+) -> None:
+    """Parse, evaluate and store reader exports, one transaction per file."""
+    from labdb.ingest import ingest_file
+    from labdb.templates import load_plate_map, load_template
+
+    url = _require_db()
+    try:
+        tpl = load_template(template)
+        pmap = load_plate_map(plate_map) if plate_map else None
+    except LabdbError as exc:
+        fail(str(exc))
+    actor = get_settings().user
+    failures = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=len(files) < 2 or not err.is_terminal) as progress:
+        task = progress.add_task("ingesting", total=len(files))
+        for path in files:
+            progress.update(task, description=f"ingesting {path.name}")
+            try:
+                if not path.is_file():
+                    raise LabdbError(f"{path}: file not found.")
+                with session_scope(url) as session:
+                    result = ingest_file(session, path, tpl, pmap, kit_lot, operator, actor, reader_format)
+            except LabdbError as exc:
+                failures += 1
+                err.print(f"error: {exc}", markup=False)
+            else:
+                if result.duplicate:
+                    ids = ", ".join(str(p[0]) for p in result.plates)
+                    out.print(f"{path.name}: already ingested (plate {ids}); nothing changed", markup=False)
+                else:
+                    for pid, name, verdict in result.plates:
+                        out.print(f"{path.name}: plate {pid} '{name}' stored, verdict {verdict}", markup=False)
+            progress.advance(task)
+    if failures:
+        raise typer.Exit(2)
+
+
+@samples_app.command("import")
+def samples_import(manifest: Annotated[Path, typer.Argument(help="Sample manifest, .csv or .xlsx")]) -> None:
+    """Import or update sample metadata; every change is audited."""
+    from labdb.samples import import_manifest
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            counts = import_manifest(session, manifest, get_settings().user)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"{manifest.name}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+@sites_app.command("add")
+def sites_add(
+    code: str,
+    hemisphere: Annotated[str, typer.Option(help="north or south")] = "north",
+    name: Annotated[str | None, typer.Option(help="Full name")] = None,
+) -> None:
+    """Add a collection site (or change its hemisphere)."""
+    from labdb.samples import set_site
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            set_site(session, code, hemisphere, name, get_settings().user)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"site {code}: {hemisphere} hemisphere")
+
+
+@plates_app.command("list")
+def plates_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Plates with their status and verdict."""
+    url = _require_db()
+    with session_scope(url) as session:
+        rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True).order_by(Plate.id)).all()
+        records = [
+            {
+                "id": p.id, "name": p.name, "file": p.original_filename, "format": p.reader_format,
+                "read_time": p.read_time.isoformat() if p.read_time else None, "operator": p.operator, "kit_lot": lot,
+                "template": p.template_name, "status": p.status, "verdict": p.verdict, "reasons": p.verdict_reasons or [],
+            }
+            for p, lot in rows
+        ]
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return
+    if not records:
+        out.print("No plates yet: ingest one with `labdb ingest FILE --template TEMPLATE.toml`.")
+        return
+    table = Table("id", "name", "file", "read", "operator", "lot", "status", "verdict")
+    for r in records:
+        table.add_row(str(r["id"]), r["name"], r["file"], (r["read_time"] or "")[:16], r["operator"] or "", r["kit_lot"] or "", r["status"], r["verdict"] or "")
+    out.print(table)
+
+
+@plates_app.command("approve")
+def plates_approve(
+    ids: Annotated[list[int] | None, typer.Argument(help="Plate ids")] = None,
+    all_passing: Annotated[bool, typer.Option("--all-passing", help="Approve every evaluated plate that passed")] = False,
+    by: Annotated[str, typer.Option("--by", help="Who approves")] = "",
+    reason: Annotated[str | None, typer.Option("--reason", help="Comment (required for a failed plate)")] = None,
+) -> None:
+    """Approve plates so their results flow into exports."""
+    _decide(ids or [], all_passing, "approved", by, reason)
+
+
+@plates_app.command("reject")
+def plates_reject(
+    ids: Annotated[list[int], typer.Argument(help="Plate ids")],
+    by: Annotated[str, typer.Option("--by", help="Who rejects")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
+) -> None:
+    """Reject plates; their results stay stored but leave default exports."""
+    _decide(ids, False, "rejected", by, reason)
+
+
+def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: str | None) -> None:
+    from labdb.review import decide, passing_plate_ids
+
+    if bool(ids) == bool(all_passing):
+        fail("give plate ids or --all-passing (not both).")
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            if all_passing:
+                ids = passing_plate_ids(session)
+            changed = decide(session, ids, decision, by, reason) if ids else []
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"{len(changed)} plate(s) {decision}" + (f": {', '.join(str(p.id) for p in changed)}" if changed else ""))
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="FILE.csv, FILE.parquet or FILE.xlsx")],
+    include_unapproved: Annotated[bool, typer.Option("--include-unapproved", help="Add plates not approved, with their status")] = False,
+) -> None:
+    """Export sample results with metadata and provenance."""
+    from labdb.export import export_frame, write_export
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            df = export_frame(session, include_unapproved)
+        write_export(df, out_path)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"{out_path}: {len(df)} rows")
+
+
+@app.command()
+def demo(
+    plates: Annotated[int, typer.Option("--plates", help="Number of plates")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same study)")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the generated files")] = Path("demo_study"),
+) -> None:
+    """Simulate a realistic BDNF study, write its files and ingest them like a technician would."""
+    from labdb.demo import run_demo
+
+    url = _require_db()
+    try:
+        summary = run_demo(url, out_dir, plates, seed, console=out)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(summary)
+
+
+@app.command()
+def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
+    """Start the Streamlit QC dashboard."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("dashboards")  # located, never imported: nothing imports dashboards
+    if spec is None or spec.origin is None:
+        fail("the dashboards package is not installed next to labdb.")
+    app_file = Path(spec.origin).with_name("app.py")
+    env = dict(os.environ, LABDB_DATABASE_URL=_require_db())
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+def main() -> None:
+    app()

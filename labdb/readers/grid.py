@@ -1,0 +1,259 @@
+"""The generic plate grid (CSV with comma, semicolon or tab; Excel), the fallback when no vendor format fits.
+
+A grid is a header row of column numbers (1-12 or 1-24; the first cell empty or any label such as '<>'),
+then rows A-H (or A-P) starting with their letter. An optional title line just above a grid gives its
+wavelength ('450 nm', 'OD450', 'Wavelength: 450 nm'). One PlateRead per file, named after the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import string
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import numpy as np
+
+from labdb.errors import InputError
+from labdb.readers.base import (
+    INVALID_MARKERS,
+    ROW_LETTERS,
+    SNIFF_BYTES,
+    cell_text,
+    clean_cell,
+    decode_text,
+    expand_flags,
+    find_grid_header,
+    parse_cell,
+    plate_arrays,
+)
+from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
+
+FORMAT = "grid"
+DISPLAY_NAME = "Plate grid (CSV or Excel)"
+EXTENSIONS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls")
+
+_WAVELENGTH = re.compile(
+    r"(?:wavelength|absorbance|abs|od|a|lambda|\u03bb)?\s*[:=]?\s*(\d{3,4})\s*(?:nm)?", re.IGNORECASE
+)
+_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
+_WRITE_MARKERS = {"overflow": "OVRFLW", "missing": "", "invalid": "?????"}
+
+
+@dataclass
+class _Table:
+    """The cells of a CSV file or of one worksheet, and how to point at a cell in a message."""
+
+    rows: list[list[object]]
+    sheet: str | None = None  # None for CSV
+    decimal: str | None = None
+
+    def where(self, r: int, c: int) -> str:
+        """'line 5' in a CSV file, "sheet 'Plate', cell C5" in a workbook (r, c are 0-based)."""
+        if self.sheet is None:
+            return f"line {r + 1}"
+        letters, n = "", c + 1
+        while n:
+            n, rem = divmod(n - 1, 26)
+            letters = chr(65 + rem) + letters
+        return f"sheet '{self.sheet}', cell {letters}{r + 1}"
+
+    def cell(self, r: int, c: int) -> object:
+        """The cell at (r, c), '' beyond the end of a row."""
+        row = self.rows[r] if r < len(self.rows) else []
+        return row[c] if c < len(row) else ""
+
+
+def sniff(data: bytes, filename: str) -> bool:
+    """Workbooks are always candidates; text needs a header row of column numbers 1, 2, 3, ..."""
+    if data.startswith((_ZIP, _OLE)):
+        return True
+    text = decode_text(data[:SNIFF_BYTES])
+    lines = text.split("\n")
+    return any(find_grid_header(row) for d in ("\t", ";", ",") for row in csv.reader(lines, delimiter=d))
+
+
+def read(data: bytes, filename: str) -> list[PlateRead]:
+    """One PlateRead (named after the file) holding every grid of every sheet."""
+    tables = _workbook_tables(data, filename) if data.startswith((_ZIP, _OLE)) else [_csv_table(data)]
+    records: list[tuple[str, int | None, float | None, str]] = []
+    seen: dict[int | None, str] = {}
+    extra: dict[str, str] = {}
+    n_wells = 0
+    for table in tables:
+        r = 0
+        while r < len(table.rows):
+            found = find_grid_header(table.rows[r])
+            if not found:
+                r += 1
+                continue
+            title = _title(table, r, found[0])
+            wavelength = _wavelength(title) or _wavelength(table.sheet or "")
+            place = table.where(r, found[0])
+            if wavelength in seen:
+                at = f"at {wavelength} nm" if wavelength else "without a wavelength title"
+                raise InputError(
+                    f"{filename}: {place}: a second grid {at} (the first is at {seen[wavelength]}); "
+                    "put a title such as '450 nm' above each grid."
+                )
+            seen[wavelength] = place
+            if title and wavelength is None:
+                extra[f"title of the grid at {place}"] = title
+            size, grid_records, r = _read_grid(table, r, found, wavelength, filename)
+            if n_wells and size != n_wells:
+                raise InputError(
+                    f"{filename}: {place}: a {size}-well grid in a file whose first grid has {n_wells} wells."
+                )
+            n_wells = size
+            records += grid_records
+    if not records:
+        raise InputError(
+            f"{filename}: no plate grid found; expected a header row of column numbers 1-12 (or 1-24) "
+            "followed by rows A-H (or A-P), each starting with its letter."
+        )
+    return [PlateRead(PurePath(filename).stem, FORMAT, make_reads(records), n_wells=n_wells, extra=extra)]
+
+
+def _csv_table(data: bytes) -> _Table:
+    """The CSV cells, split on the first delimiter (tab, semicolon, comma) that yields a grid header."""
+    lines = decode_text(data).split("\n")
+    for delimiter in ("\t", ";", ","):
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        if any(find_grid_header(row) for row in rows):
+            return _Table(rows, decimal="," if delimiter == ";" else None)
+    return _Table(list(csv.reader(lines)))
+
+
+def _workbook_tables(data: bytes, filename: str) -> list[_Table]:
+    """Every worksheet's cells from A1 (python-calamine; openpyxl when calamine is not installed)."""
+    try:
+        try:
+            from python_calamine import CalamineWorkbook
+        except ImportError:
+            import openpyxl
+
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            return [_Table([list(row) for row in ws.iter_rows(values_only=True)], ws.title) for ws in book]
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return [_Table(book.get_sheet_by_name(n).to_python(skip_empty_area=False), n) for n in book.sheet_names]
+    except Exception as exc:  # calamine and openpyxl raise many types for a damaged or foreign file
+        raise InputError(
+            f"{filename}: cannot be opened as an Excel workbook ({exc}); open it in Excel and save it again as .xlsx."
+        ) from exc
+
+
+def _title(table: _Table, r: int, j: int) -> str:
+    """The text of the non-empty line just above the header at row r, unless it is a grid row."""
+    for above in range(r - 1, -1, -1):
+        cells = [cell_text(c) for c in table.rows[above] if cell_text(c)]
+        if cells:
+            first = cell_text(table.cell(above, j))
+            return "" if len(first) == 1 and first in ROW_LETTERS else " ".join(cells)
+    return ""
+
+
+def _wavelength(title: str) -> int | None:
+    """450 from '450', '450 nm', 'OD450', 'A450', 'Wavelength: 450 nm', 'Abs 450 nm'; else None."""
+    m = _WAVELENGTH.fullmatch(title.strip())
+    return int(m[1]) if m and 200 <= int(m[1]) <= 1100 else None
+
+
+def _read_grid(
+    table: _Table, r: int, found: tuple[int, int], wavelength: int | None, filename: str
+) -> tuple[int, list[tuple[str, int | None, float | None, str]], int]:
+    """(plate size, records, next row) for the grid whose header is at row r; InputError on a wrong shape."""
+    j, ncols = found
+    if ncols not in (12, 24):
+        raise InputError(
+            f"{filename}: {table.where(r, j + 1)}: the grid header has columns 1-{ncols}; "
+            "expected 1-12 (96-well plate) or 1-24 (384-well plate)."
+        )
+    n_wells = 96 if ncols == 12 else 384
+    nrows = plate_shape(n_wells)[0]
+    records = []
+    for k in range(nrows + 1):
+        row = r + 1 + k
+        letter = cell_text(table.cell(row, j))
+        if k == nrows:
+            if letter.upper() == string.ascii_uppercase[nrows]:
+                raise InputError(
+                    f"{filename}: {table.where(row, j)}: row '{letter}' does not exist on a {n_wells}-well plate "
+                    f"(rows A-{ROW_LETTERS[nrows - 1]})."
+                )
+            break
+        if letter.upper() != ROW_LETTERS[k]:
+            found_text = f"'{letter}'" if letter else "nothing"
+            raise InputError(
+                f"{filename}: {table.where(row, j)}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid "
+                f"(rows A-{ROW_LETTERS[nrows - 1]} in order) but found {found_text}."
+            )
+        records += _read_row(table, row, j, ncols, k, wavelength, filename)
+    return n_wells, records, r + 1 + nrows
+
+
+def _read_row(
+    table: _Table, row: int, j: int, ncols: int, k: int, wavelength: int | None, filename: str
+) -> list[tuple[str, int | None, float | None, str]]:
+    """The wells of one grid row; a short row, a value past the last column or a junk cell is an InputError."""
+    cells = table.rows[row]
+    letter = ROW_LETTERS[k]
+    present = len(cells) - j - 1
+    extra = [c for c in range(j + 1 + ncols, len(cells)) if cell_text(cells[c])]
+    if present < ncols or extra:
+        count = present if present < ncols else extra[-1] - j
+        raise InputError(
+            f"{filename}: {table.where(row, j)}: row '{letter}' has {count} values; "
+            f"expected {ncols} (columns 1-{ncols}, as in the grid header)."
+        )
+    out = []
+    for c in range(ncols):
+        cell = cells[j + 1 + c]
+        value, flag = parse_cell(cell, table.decimal)
+        if flag == "invalid" and clean_cell(cell).lower() not in INVALID_MARKERS:
+            raise InputError(
+                f"{filename}: {table.where(row, j + 1 + c)}: well {letter}{c + 1} holds {clean_cell(cell)!r}, "
+                "which is not a number; expected a number, a saturation marker (OVRFLW, > Max, *) or an empty cell."
+            )
+        out.append((well_name(k, c), wavelength, value, flag))
+    return out
+
+
+# --- writer for simulated plates ----------------------------------------------------------------
+
+
+def write_csv(
+    values: dict[int | None, np.ndarray],
+    flags: dict[str, str] | None = None,
+    *,
+    delimiter: str = ",",
+    decimal: str = ".",
+) -> bytes:
+    """Titled grids ('450 nm', then the grid), CRLF, 4 decimals; read() returns the same values and flags.
+
+    values: {wavelength_nm or None: array (8, 12) or (16, 24)}; None writes the grid without a title.
+    flags: {"A1": flag} for every wavelength or {"A1@450": flag} for one; overflow -> OVRFLW,
+    missing -> empty cell, invalid -> ?????. NaN values without a flag are written as empty cells.
+    Use delimiter=";" with decimal="," for the European style.
+    """
+    arrays, (nrows, ncols) = plate_arrays(values)
+    marks = expand_flags(flags or {}, list(arrays), (nrows, ncols))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    for w, grid in arrays.items():
+        if w is not None:
+            writer.writerow([f"{w} nm"])
+        writer.writerow(["", *range(1, ncols + 1)])
+        for r in range(nrows):
+            flags_row = [marks.get((well_name(r, c), w), "ok") for c in range(ncols)]
+            writer.writerow([ROW_LETTERS[r], *(_format_cell(v, f, decimal) for v, f in zip(grid[r], flags_row))])
+        writer.writerow([])
+    return out.getvalue().encode("utf-8")
+
+
+def _format_cell(value: float, flag: str, decimal: str) -> str:
+    """A value with 4 decimals, or the marker of a flagged well; NaN is an empty cell."""
+    if flag != "ok":
+        return _WRITE_MARKERS[flag]
+    return f"{value:.4f}".replace(".", decimal) if np.isfinite(value) else ""

@@ -1,0 +1,112 @@
+"""The explicit list of reader formats, format detection, and read_plates(): the one checked way in."""
+
+from __future__ import annotations
+
+import difflib
+from enum import Enum
+from pathlib import Path, PurePath
+
+import pandas as pd
+
+from labdb.errors import InputError
+from labdb.readers import gen5, grid
+from labdb.readers.base import ROW_LETTERS, SNIFF_BYTES, Reader, decode_text
+from labdb.readers.canonical import FLAGS, READ_COLUMNS, PlateRead, plate_shape
+
+
+class ReaderFormat(str, Enum):
+    """Every format labdb reads; the value is the reader module's FORMAT and what users type."""
+
+    GEN5_TEXT = "gen5_text"
+    GRID = "grid"
+
+
+# Detection tries readers in this order: vendor formats first, the generic grid last (the fallback).
+READERS: dict[ReaderFormat, Reader] = {
+    ReaderFormat.GEN5_TEXT: gen5,
+    ReaderFormat.GRID: grid,
+}
+
+
+def detect(data: bytes, filename: str) -> Reader:
+    """The reader for a file: readers claiming its extension (all when none does), first that sniffs it."""
+    suffix = PurePath(filename).suffix.lower()
+    candidates = [r for r in READERS.values() if suffix in r.EXTENSIONS] or list(READERS.values())
+    for reader in candidates:
+        if reader.sniff(data, filename):
+            return reader
+    tried = ", ".join(r.FORMAT for r in candidates)
+    raise InputError(
+        f"{filename}: not a plate-reader export labdb recognises (tried {tried}); it starts with "
+        f"{_first_line(data)}. Export a supported format or a plain grid (a header row 1-12, then rows A-H)."
+    )
+
+
+def read_plates(data: bytes, filename: str, format: str | None = None) -> list[PlateRead]:
+    """Every plate in a file, checked; format (a ReaderFormat value) skips detection."""
+    reader = detect(data, filename) if format is None else READERS[_reader_format(format, filename)]
+    plates = reader.read(data, filename)
+    if not plates:
+        raise InputError(f"{filename}: no plate found in this {reader.DISPLAY_NAME} file.")
+    for plate in plates:
+        check_plate(plate, filename)
+    return plates
+
+
+def read_path(path: str | Path, format: str | None = None) -> list[PlateRead]:
+    """read_plates() for a file on disk; messages name the path as given."""
+    return read_plates(Path(path).read_bytes(), str(path), format)
+
+
+def check_plate(plate: PlateRead, filename: str) -> None:
+    """The canonical promises: reads present, wells on the plate, known flags, one read per well and wavelength."""
+    where = f"{filename}: plate '{plate.name}'"
+    reads = plate.reads
+    if list(reads.columns) != READ_COLUMNS:
+        raise ValueError(f"{where}: reads columns {list(reads.columns)} are not {READ_COLUMNS}")
+    if reads.empty:
+        raise InputError(f"{where}: no well was read.")
+    nrows, ncols = plate_shape(plate.n_wells)
+    last = ROW_LETTERS[nrows - 1]
+    valid = {f"{r}{c}" for r in ROW_LETTERS[:nrows] for c in range(1, ncols + 1)}
+    bad_wells = reads.loc[~reads["well"].isin(valid), "well"]
+    if len(bad_wells):
+        raise InputError(
+            f"{where}: well '{bad_wells.iloc[0]}' does not exist on a {plate.n_wells}-well plate "
+            f"(rows A-{last}, columns 1-{ncols})."
+        )
+    bad_flags = reads.loc[~reads["flag"].isin(FLAGS), "flag"]
+    if len(bad_flags):
+        raise InputError(f"{where}: unknown flag '{bad_flags.iloc[0]}'; flags are {', '.join(FLAGS)}.")
+    no_value = reads.loc[(reads["flag"] == "ok") & reads["value"].isna(), "well"]
+    if len(no_value):
+        raise InputError(f"{where}: well '{no_value.iloc[0]}' is flagged ok but has no value.")
+    dup = reads[reads.duplicated(["well", "wavelength_nm"])]
+    if len(dup):
+        well, wavelength = dup["well"].iloc[0], dup["wavelength_nm"].iloc[0]
+        at = "without a wavelength" if pd.isna(wavelength) else f"at {wavelength} nm"
+        raise InputError(f"{where}: well '{well}' is read twice {at}; each well needs one read per wavelength.")
+
+
+def _reader_format(name: str, filename: str) -> ReaderFormat:
+    """A format name as typed by a user to its ReaderFormat, with a 'did you mean' when it is unknown."""
+    try:
+        return ReaderFormat(name.strip().lower())
+    except ValueError:
+        known = [f.value for f in ReaderFormat]
+        close = difflib.get_close_matches(str(name).lower(), known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise InputError(f"{filename}: unknown format '{name}'; known formats are {', '.join(known)}.{hint}") from None
+
+
+def _first_line(data: bytes) -> str:
+    """What the file looks like, for an error message: its first non-empty line, shortened."""
+    if data.startswith(b"PK\x03\x04"):
+        return "a ZIP archive (an Excel .xlsx workbook or similar)"
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        return "an OLE compound file (an old Excel .xls workbook or similar)"
+    for line in decode_text(data[:SNIFF_BYTES]).split("\n"):
+        line = " ".join(line.replace("\t", " ").split())
+        if line:
+            return repr(line if len(line) <= 60 else line[:57] + "...")
+    return "nothing but blank lines" if data else "nothing (the file is empty)"

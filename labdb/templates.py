@@ -1,0 +1,231 @@
+"""Plate templates (wellmap TOML) and plate maps (CSV of well -> sample_id), applied to a plate read."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import wellmap
+
+from labdb.errors import InputError
+from labdb.rawfiles import sha256_of
+from labdb.readers.canonical import plate_shape
+from qc.acceptance import QcPolicy
+
+ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
+TEMPLATE_KEYS = {"name", "description", "plate_size", "measure_nm", "reference_nm", "model", "weighting"}
+LAYOUT_COLUMNS = ["well", "row", "col", "role", "level", "nominal", "dilution", "sample_id"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed plate template: the well layout plus assay settings and the QC policy."""
+
+    name: str
+    filename: str
+    content: bytes
+    plate_size: int
+    measure_nm: int
+    reference_nm: int | None
+    policy: QcPolicy
+    layout: pd.DataFrame
+    kit: dict = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return sha256_of(self.content)
+
+
+def load_template(path: Path) -> Template:
+    """Read and check a wellmap template; every problem names the template file and the wells."""
+    path = Path(path)
+    src = path.name
+    if not path.is_file():
+        raise InputError(f"{path}: template file not found.")
+    content = path.read_bytes()
+    try:
+        raw = tomllib.loads(content.decode("utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{src}: not a valid TOML file ({exc}).") from None
+    try:
+        df = wellmap.load(path)
+    except Exception as exc:  # wellmap raises its own LayoutError and a few others
+        raise InputError(f"{src}: the well layout is not valid wellmap: {_first_line(exc)}") from None
+    settings = raw.get("template", {})
+    unknown = set(settings) - TEMPLATE_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        hint = difflib.get_close_matches(key, TEMPLATE_KEYS, n=1)
+        raise InputError(
+            f"{src}: unknown key '{key}' in [template]" + (f"; did you mean '{hint[0]}'?" if hint else ".")
+        )
+    plate_size = int(settings.get("plate_size", 96))
+    qc = dict(raw.get("qc", {}))
+    for key in ("model", "weighting"):
+        if key in settings:
+            qc.setdefault(key, settings[key])
+    try:
+        policy = QcPolicy.from_dict(qc)
+    except ValueError as exc:
+        raise InputError(f"{src}: [qc] {exc}") from None
+    layout = _layout_frame(df, src, plate_size)
+    reference = settings.get("reference_nm")
+    return Template(
+        name=str(settings.get("name", path.stem)),
+        filename=src,
+        content=content,
+        plate_size=plate_size,
+        measure_nm=int(settings.get("measure_nm", 450)),
+        reference_nm=None if reference in (None, "auto") else int(reference),
+        policy=policy,
+        layout=layout,
+        kit=dict(raw.get("kit", {})),
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]
+
+
+def _layout_frame(df: pd.DataFrame, src: str, plate_size: int) -> pd.DataFrame:
+    """wellmap output -> LAYOUT_COLUMNS, checked against the plate size and the role vocabulary."""
+    n_rows, n_cols = plate_shape(plate_size)
+    out = pd.DataFrame(
+        {
+            "well": [f"{r}{c}" for r, c in zip(df["row"], df["col"], strict=True)],
+            "row": df["row"].astype(str),
+            "col": df["col"].astype(int),
+        }
+    )
+    bad = out[(out["row"].map(lambda r: ord(r) - 65) >= n_rows) | (out["col"] > n_cols)]
+    if len(bad):
+        raise InputError(
+            f"{src}: well(s) {_wells(bad['well'])} do not exist on a {plate_size}-well plate "
+            f"(rows A-{chr(64 + n_rows)}, columns 1-{n_cols})."
+        )
+    for column in ("role", "level", "sample_id"):
+        out[column] = df[column].astype("string") if column in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    for column in ("nominal", "dilution"):
+        out[column] = pd.to_numeric(df[column], errors="coerce") if column in df else float("nan")
+    out["role"] = out["role"].fillna("empty")
+    out["dilution"] = out["dilution"].fillna(1.0)
+    unknown = out[~out["role"].isin(ROLES)]
+    if len(unknown):
+        role = str(unknown["role"].iloc[0])
+        hint = difflib.get_close_matches(role, ROLES, n=1)
+        raise InputError(
+            f"{src}: well(s) {_wells(unknown['well'])} have role '{role}'; expected one of {', '.join(ROLES)}"
+            + (f" (did you mean '{hint[0]}'?)." if hint else ".")
+        )
+    needs_nominal = out["role"].isin(["standard", "blank", "control"]) & out["nominal"].isna()
+    if needs_nominal.any():
+        raise InputError(f"{src}: standard/blank/control well(s) {_wells(out.loc[needs_nominal, 'well'])} have no 'nominal' value (pg/mL).")
+    bad_dilution = ~(out["dilution"] > 0)
+    if bad_dilution.any():
+        raise InputError(f"{src}: well(s) {_wells(out.loc[bad_dilution, 'well'])} have a dilution that is not a positive number.")
+    return out[LAYOUT_COLUMNS].sort_values(["row", "col"]).reset_index(drop=True)
+
+
+def _wells(wells: pd.Series, limit: int = 8) -> str:
+    names = list(dict.fromkeys(str(w) for w in wells))
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@dataclass(frozen=True)
+class PlateMap:
+    """Sample IDs (and dilutions) per well, optionally for several plates (`plate` column)."""
+
+    filename: str
+    content: bytes
+    rows: pd.DataFrame  # columns: plate (string or <NA>), well, sample_id (string or <NA> = empty), dilution (float or NaN)
+
+    @property
+    def sha256(self) -> str:
+        return sha256_of(self.content)
+
+    def for_plate(self, *names: str) -> pd.DataFrame:
+        """The rows for the plate known by any of `names` (rows without a plate apply to every plate)."""
+        plate = self.rows["plate"]
+        keep = plate.isna() | plate.isin([n for n in names if n])
+        return self.rows[keep]
+
+
+def load_plate_map(path: Path) -> PlateMap:
+    """Read a plate map CSV with columns well, sample_id[, dilution][, plate]."""
+    path = Path(path)
+    src = path.name
+    if not path.is_file():
+        raise InputError(f"{path}: plate map file not found.")
+    content = path.read_bytes()
+    try:
+        df = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python")
+    except Exception as exc:
+        raise InputError(f"{src}: cannot read the plate map as CSV ({_first_line(exc)}).") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in ("well", "sample_id") if c not in df.columns]
+    if missing:
+        raise InputError(f"{src}: plate map needs the columns well and sample_id; missing {', '.join(missing)} (found: {', '.join(df.columns)}).")
+    rows = pd.DataFrame({"well": df["well"].str.strip().str.upper().str.replace(r"^([A-P])0+(\d)", r"\1\2", regex=True)})
+    rows["sample_id"] = df["sample_id"].str.strip().replace("", pd.NA).astype("string")
+    rows["plate"] = df["plate"].str.strip().replace("", pd.NA).astype("string") if "plate" in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    if "dilution" in df:
+        dil = pd.to_numeric(df["dilution"].str.strip().replace("", pd.NA), errors="coerce")
+        bad = (df["dilution"].str.strip() != "") & ~(dil > 0)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise InputError(f"{src}: row {i + 2}: dilution '{df['dilution'].iloc[i]}' is not a positive number.")
+        rows["dilution"] = dil.astype(float)
+    else:
+        rows["dilution"] = float("nan")
+    bad_well = ~rows["well"].str.fullmatch(r"[A-P](?:[1-9]|1\d|2[0-4])")
+    if bad_well.any():
+        i = int(bad_well.to_numpy().nonzero()[0][0])
+        raise InputError(f"{src}: row {i + 2}: '{df['well'].iloc[i]}' is not a well name like A1 or H12.")
+    dup = rows.duplicated(["plate", "well"], keep=False)
+    if dup.any():
+        raise InputError(f"{src}: well(s) {_wells(rows.loc[dup, 'well'])} appear more than once for the same plate.")
+    return PlateMap(filename=src, content=content, rows=rows)
+
+
+def apply_plate_map(template: Template, plate_map: PlateMap | None, plate_names: tuple[str, ...], src: str) -> pd.DataFrame:
+    """The template layout with sample IDs and dilutions from the map; rejects wells that do not fit."""
+    layout = template.layout.copy()
+    if plate_map is not None:
+        rows = plate_map.for_plate(*plate_names)
+        if rows.empty:
+            raise InputError(
+                f"{src}: plate map {plate_map.filename} has no rows for plate {' / '.join(n for n in plate_names if n)}."
+            )
+        unknown = rows[~rows["well"].isin(layout["well"])]
+        if len(unknown):
+            raise InputError(f"{src}: plate map {plate_map.filename} names well(s) {_wells(unknown['well'])} that are not on this {template.plate_size}-well plate.")
+        by_well = rows.set_index("well")
+        in_map = layout["well"].isin(by_well.index)
+        roles = layout.loc[in_map, ["well", "role"]]
+        wrong = roles[~roles["role"].isin(["sample", "bridge"]) & by_well.loc[roles["well"], "sample_id"].notna().to_numpy()]
+        if len(wrong):
+            raise InputError(
+                f"{src}: plate map {plate_map.filename} gives sample IDs for well(s) {_wells(wrong['well'])}, "
+                f"which template {template.filename} uses for {', '.join(sorted(set(wrong['role'])))}."
+            )
+        ids = by_well["sample_id"].reindex(layout["well"]).to_numpy()
+        dil = by_well["dilution"].reindex(layout["well"]).to_numpy()
+        sample_rows = layout["role"].eq("sample") & in_map
+        layout.loc[sample_rows, "sample_id"] = ids[sample_rows.to_numpy()]
+        emptied = sample_rows & layout["sample_id"].isna()
+        layout.loc[emptied, "role"] = "empty"
+        has_dil = in_map & pd.notna(dil)
+        layout.loc[has_dil, "dilution"] = dil[has_dil.to_numpy()]
+    no_id = layout["role"].eq("sample") & layout["sample_id"].isna()
+    if no_id.any():
+        raise InputError(
+            f"{src}: sample well(s) {_wells(layout.loc[no_id, 'well'])} have no sample_id; "
+            f"give them in the template or in a plate map (--plate-map MAP.csv)."
+        )
+    return layout

@@ -1,0 +1,207 @@
+"""Pandera schemas for the pipeline's frames (reader output, wells for `evaluate_plate`) and one-line error reports."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from qc.acceptance import ROLES
+
+WELL_PATTERN = r"^[A-P]([1-9]|1[0-9]|2[0-4])$"
+READ_FLAGS = ("ok", "overflow", "missing", "invalid")
+MAX_SHOWN = 5
+_TYPE_WORDS = {"float64": "a number", "int64": "a whole number", "Int64": "a whole number", "bool": "true or false", "str": "text"}
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Object-dtype view of a text column, so comparisons never yield <NA>."""
+    return s.astype(object).where(s.notna(), None)
+
+
+def _is_well(s: pd.Series) -> pd.Series:
+    return _text(s).map(lambda v: isinstance(v, str) and re.fullmatch(WELL_PATTERN, v) is not None).astype(bool)
+
+
+class CanonicalReads(pa.DataFrameModel):
+    """What every reader returns: one row per well and wavelength (see labdb.readers.canonical)."""
+
+    well: Series[str]
+    row: Series[str]
+    column: Series[int]
+    wavelength_nm: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    value: Series[float] = pa.Field(nullable=True)
+    flag: Series[str]
+
+    @pa.check("well", name="well_name", error="is not a well name like A1 or P24")
+    def _well_name(cls, s: pd.Series) -> pd.Series:
+        return _is_well(s)
+
+    @pa.check("row", name="row_letter", error="row must be a letter A-P")
+    def _row_letter(cls, s: pd.Series) -> pd.Series:
+        return _text(s).isin(list("ABCDEFGHIJKLMNOP"))
+
+    @pa.check("column", name="column_number", error="column must be 1-24")
+    def _column_number(cls, s: pd.Series) -> pd.Series:
+        return pd.to_numeric(s, errors="coerce").between(1, 24)
+
+    @pa.check("flag", name="flag_known", error=f"flag must be one of {', '.join(READ_FLAGS)}")
+    def _flag_known(cls, s: pd.Series) -> pd.Series:
+        return _text(s).isin(READ_FLAGS)
+
+    @pa.check("value", name="value_finite", error="value is infinite")
+    def _value_finite(cls, s: pd.Series) -> pd.Series:
+        return ~np.isinf(pd.to_numeric(s, errors="coerce").astype(float))
+
+    @pa.dataframe_check(name="value_iff_ok", error="value must be present exactly when flag is 'ok'")
+    def _value_iff_ok(cls, df: pd.DataFrame) -> pd.Series:
+        if not {"value", "flag"} <= set(df.columns):
+            return pd.Series(True, index=df.index)
+        return df["value"].notna() == _text(df["flag"]).eq("ok")
+
+    @pa.dataframe_check(name="well_matches_row_column", error="well does not match row and column")
+    def _well_matches(cls, df: pd.DataFrame) -> pd.Series:
+        if not {"well", "row", "column"} <= set(df.columns):
+            return pd.Series(True, index=df.index)
+        built = _text(df["row"]).astype(str) + df["column"].astype(str)
+        return _text(df["well"]).eq(built)
+
+    @pa.dataframe_check(name="one_read_per_well", error="more than one value for this well and wavelength")
+    def _one_read(cls, df: pd.DataFrame) -> pd.Series:
+        keys = [c for c in ("well", "wavelength_nm") if c in df.columns]
+        return ~df.duplicated(keys, keep=False) if keys else pd.Series(True, index=df.index)
+
+    class Config:
+        strict = True
+        coerce = True
+        name = "CanonicalReads"
+
+
+class PlateWells(pa.DataFrameModel):
+    """The input of `qc.acceptance.evaluate_plate`: one row per well with its role and corrected OD."""
+
+    well: Series[str]
+    role: Series[str]
+    level: Series[str] = pa.Field(nullable=True)
+    nominal: Series[float] = pa.Field(nullable=True)
+    dilution: Series[float] = pa.Field(default=1.0, nullable=True)  # missing means undiluted
+    sample_id: Series[str] = pa.Field(nullable=True)
+    od: Series[float] = pa.Field(nullable=True)
+    masked: Series[bool]
+
+    @pa.check("well", name="well_name", error="is not a well name like A1 or P24")
+    def _well_name(cls, s: pd.Series) -> pd.Series:
+        return _is_well(s)
+
+    @pa.check("well", name="well_unique", error="appears more than once")
+    def _well_unique(cls, s: pd.Series) -> pd.Series:
+        return ~s.duplicated(keep=False)
+
+    @pa.check("role", name="role_known", error=f"role must be one of {', '.join(ROLES)}")
+    def _role_known(cls, s: pd.Series) -> pd.Series:
+        return _text(s).isin(ROLES)
+
+    @pa.check("dilution", name="dilution_positive", error="dilution must be a number > 0")
+    def _dilution_positive(cls, s: pd.Series) -> pd.Series:
+        return s.isna() | (pd.to_numeric(s, errors="coerce") > 0)
+
+    @pa.check("nominal", name="nominal_non_negative", error="nominal must be >= 0 pg/mL")
+    def _nominal_non_negative(cls, s: pd.Series) -> pd.Series:
+        return s.isna() | (pd.to_numeric(s, errors="coerce") >= 0)
+
+    @pa.check("od", name="od_finite", error="od is infinite")
+    def _od_finite(cls, s: pd.Series) -> pd.Series:
+        return ~np.isinf(pd.to_numeric(s, errors="coerce").astype(float))
+
+    @pa.dataframe_check(name="nominal_required", error="standard, blank and control wells need a nominal value (pg/mL)")
+    def _nominal_required(cls, df: pd.DataFrame) -> pd.Series:
+        if not {"role", "nominal"} <= set(df.columns):
+            return pd.Series(True, index=df.index)
+        return ~(_text(df["role"]).isin(["standard", "blank", "control"]) & df["nominal"].isna())
+
+    @pa.dataframe_check(name="sample_id_required", error="sample wells need a sample_id")
+    def _sample_id_required(cls, df: pd.DataFrame) -> pd.Series:
+        if not {"role", "sample_id"} <= set(df.columns):
+            return pd.Series(True, index=df.index)
+        ids = _text(df["sample_id"]).map(lambda v: isinstance(v, str) and v.strip() != "")
+        return ~(_text(df["role"]).eq("sample") & ~ids.astype(bool))
+
+    class Config:
+        strict = True
+        coerce = True
+        name = "PlateWells"
+
+
+class SchemaProblems(ValueError):
+    """A frame failed its schema; `.problems` holds short 'well B3: ...' / 'row 7: ...' lines."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s): {'; '.join(problems[:MAX_SHOWN])}")
+
+
+def validate(df: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str) -> pd.DataFrame:
+    """The validated (coerced) frame, or SchemaProblems listing every problem found (lazy validation)."""
+    work = df.reset_index(drop=True)
+    try:
+        out = schema.validate(work, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise SchemaProblems(source, _problems(exc.failure_cases, work)) from None
+    out.index = df.index
+    return out
+
+
+def _problems(cases: pd.DataFrame, df: pd.DataFrame) -> list[str]:
+    """Pandera failure cases -> unique, ordered 'where: what' lines."""
+    lines: list[str] = []
+    coerced = set()
+    records = cases.to_dict("records")
+    records.sort(key=lambda c: -1 if c["index"] is None or pd.isna(c["index"]) else int(c["index"]))
+    for case in records:
+        check, column, value, index = str(case["check"]), case["column"], case["failure_case"], case["index"]
+        if check.startswith("coerce_dtype"):
+            coerced.add((column, index))
+    for case in records:
+        check, column, value, index = str(case["check"]), case["column"], case["failure_case"], case["index"]
+        where = _where(df, index)
+        if check == "column_in_schema":
+            line = f"column '{value}': not expected here"
+        elif check == "column_in_dataframe":
+            line = f"column '{value}': missing"
+        elif check.startswith("coerce_dtype") or check.startswith("dtype("):
+            if check.startswith("dtype(") and (column, index) in coerced:
+                continue
+            target = check[check.index("(") + 1 : check.rindex(")")].strip("'\"")
+            target = _TYPE_WORDS.get(target, target)
+            line = f"{where}: {column} {value!r} is not {target}" if where else f"column '{column}': not {target}"
+        elif not where:
+            line = f"column '{column}': {check}"
+        elif case["schema_context"] == "DataFrameSchema":
+            line = f"{where}: {check}"
+        elif check.startswith("not_nullable"):
+            line = f"{where}: {column} is missing"
+        elif check == "is not a well name like A1 or P24":
+            line = f"{where}: {value!r} {check}"
+        elif check == "appears more than once":
+            line = f"{where}: {check}"
+        else:
+            line = f"{where}: {check} (got {value!r})"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _where(df: pd.DataFrame, index: object) -> str:
+    """'well B3' when the row has a valid well name, else 'row 7' (1-based), '' without a row."""
+    if index is None or (not isinstance(index, str) and pd.isna(index)):
+        return ""
+    i = int(index)
+    if "well" in df.columns and 0 <= i < len(df):
+        well = df["well"].iloc[i]
+        if isinstance(well, str) and re.fullmatch(WELL_PATTERN, well):
+            return f"well {well}"
+    return f"row {i + 1}"

@@ -1,0 +1,112 @@
+"""The ingest pipeline against real databases: one transaction per file, idempotent, raw bytes kept."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from conftest import table_counts
+from labdb import ingest as ingest_module
+from labdb.db import get_engine, session_scope
+from labdb.errors import InputError
+from labdb.ingest import ingest_file
+from labdb.models import CurveFit, Plate, RawFile, Result, Well
+from labdb.samples import import_manifest, set_site
+from labdb.templates import load_plate_map, load_template
+
+
+def _ingest(url, path, paths, plate=None):
+    template = load_template(paths["template"])
+    plate_map = load_plate_map(paths["plate_map"])
+    with session_scope(url) as session:
+        return ingest_file(session, path, template, plate_map, "L2301", "KM", actor="tester")
+
+
+def test_plate_wells_fit_and_results_are_stored(db_url, small_study):
+    study, paths = small_study
+    outcome = _ingest(db_url, paths["plates"][0], paths)
+    assert not outcome.duplicate and len(outcome.plates) == 1
+    with session_scope(db_url) as session:
+        plate = session.exec(select(Plate)).one()
+        assert plate.status == "evaluated" and plate.verdict in ("pass", "fail")
+        assert plate.operator == "KM" and plate.reference_nm == 630 and plate.measure_nm == 450
+        wells = session.exec(select(Well).where(Well.plate_id == plate.id)).all()
+        assert len(wells) == 96
+        a1 = next(w for w in wells if w.position == "A1")
+        # corrected OD is stored beside the raw values, never instead of them
+        assert a1.od_corrected == pytest.approx(a1.raw_values["450"] - a1.raw_values["630"], abs=1e-9)
+        assert session.exec(select(CurveFit)).one().converged
+        results = session.exec(select(Result).where(Result.role == "sample")).all()
+        assert len(results) == len(study.plates[0].plate_map["sample_id"].unique())
+        raw = session.get(RawFile, plate.file_sha256)
+        assert raw.content == paths["plates"][0].read_bytes()
+        assert hashlib.sha256(raw.content).hexdigest() == plate.file_sha256
+
+
+def test_the_same_file_twice_is_stored_once(db_url, small_study):
+    _, paths = small_study
+    first = _ingest(db_url, paths["plates"][1], paths)
+    before = table_counts(db_url)
+    again = _ingest(db_url, paths["plates"][1], paths)
+    assert again.duplicate and [p[0] for p in again.plates] == [p[0] for p in first.plates]
+    assert table_counts(db_url) == before
+
+
+@pytest.mark.parametrize("stage", ["store_plate", "audit"])
+def test_a_failure_injected_mid_ingest_leaves_every_table_unchanged(db_url, small_study, monkeypatch, stage):
+    """Wells, fit and results have already been flushed when the failure hits; the rollback must undo all."""
+    _, paths = small_study
+    _ingest(db_url, paths["plates"][0], paths)
+    before = table_counts(db_url)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    if stage == "audit":
+        monkeypatch.setattr(ingest_module.audit, "record", boom)
+    else:
+        real = ingest_module._store_plate
+
+        def store_then_fail(*args, **kwargs):
+            real(*args, **kwargs)
+            raise RuntimeError("injected failure")
+
+        monkeypatch.setattr(ingest_module, "_store_plate", store_then_fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        _ingest(db_url, paths["plates"][2], paths)
+    assert table_counts(db_url) == before
+
+
+def test_bad_input_is_an_input_error_naming_the_file_and_changes_nothing(db_url, small_study, tmp_path):
+    _, paths = small_study
+    bad = tmp_path / "run7.txt"
+    text = paths["plates"][0].read_text()
+    bad.write_text(text.replace("\nC\t", "\nI\t", 1))  # a row letter that is out of place
+    before = table_counts(db_url)
+    with pytest.raises(InputError) as info:
+        _ingest(db_url, bad, paths)
+    message = str(info.value)
+    assert message.startswith("run7.txt") and "\n" not in message
+    assert table_counts(db_url) == before
+
+
+def test_wells_link_to_samples_whichever_comes_first(db_url, small_study):
+    study, paths = small_study
+    _ingest(db_url, paths["plates"][0], paths)  # plate first
+    with session_scope(db_url) as session:
+        for site in study.sites.itertuples(index=False):
+            set_site(session, site.site_code, site.hemisphere, site.name, "tester")
+        import_manifest(session, paths["manifest"], "tester")
+    _ingest(db_url, paths["plates"][1], paths)  # manifest first
+    with get_engine(db_url).connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT p.name, COUNT(*), COUNT(r.sample_id) FROM result r JOIN plate p ON p.id = r.plate_id "
+            "WHERE r.role = 'sample' GROUP BY p.name ORDER BY p.name")).all()
+    typos = set(study.truth.typos)
+    for name, total, linked in rows:
+        plate = next(p for p in study.plates if p.name == name)
+        expected_unlinked = len(set(plate.plate_map["sample_id"]) & typos)
+        assert total - linked == expected_unlinked, name
