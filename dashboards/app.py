@@ -12,7 +12,8 @@ from qc.curves import predict_params
 st.set_page_config(page_title="BDNF ELISA QC", layout="wide")
 st.title("BDNF ELISA QC")
 
-plates = data.plates()
+url = data.database_url()
+plates = data.plates(url)
 if plates.empty:
     st.info("No plates yet: ingest one with `labdb ingest FILE --template TEMPLATE.toml`, or run `labdb demo`.")
     st.stop()
@@ -32,8 +33,8 @@ st.dataframe(
     key="plates_table",
 )
 
-labels = {int(r.id): f"{r.id} · {r.name} · {r.status} ({r.verdict})" for r in plates.itertuples()}
-plate_id = st.selectbox("Plate", list(labels), format_func=labels.get, key="plate_select")
+by_label = {f"{r.id} · {r.name} · {r.status} ({r.verdict})": int(r.id) for r in plates.itertuples()}
+plate_id = by_label[st.selectbox("Plate", list(by_label), key="plate_select")]
 plate = plates.set_index("id").loc[plate_id]
 st.subheader(f"Plate {plate_id}: {plate['name']}")
 verdict_text = f"Verdict: {plate['verdict']} · status: {plate['status']}"
@@ -41,8 +42,8 @@ verdict_text = f"Verdict: {plate['verdict']} · status: {plate['status']}"
 for reason in plate["verdict_reasons"] or []:
     st.write(f"- {reason}")
 
-wells = data.plate_wells(plate_id)
-curve = data.plate_curve(plate_id)
+wells = data.plate_wells(url, plate_id)
+curve = data.plate_curve(url, plate_id)
 left, right = st.columns([3, 2])
 with left:
     if curve and curve.get("converged") and curve.get("params"):
@@ -56,4 +57,4 @@ with left:
 with right:
     st.altair_chart(charts.plate_heatmap(wells), width="stretch")
 st.subheader("Results")
-st.dataframe(data.plate_results(plate_id), hide_index=True, width="stretch", key="results_table")
+st.dataframe(data.plate_results(url, plate_id), hide_index=True, width="stretch", key="results_table")

@@ -160,33 +160,23 @@ def _key(wavelength: int | None) -> str:
 
 def _corrected_od(layout: pd.DataFrame, reads: pd.DataFrame, measure: int | None, reference: int | None) -> pd.DataFrame:
     """Layout joined with raw values per wavelength and the corrected OD (measure - reference)."""
-    reads = reads.assign(key=[_key(None if pd.isna(w) else int(w)) for w in reads["wavelength_nm"]])
-    values = reads.pivot(index="well", columns="key", values="value")
-    flags = reads.pivot(index="well", columns="key", values="flag")
+    keys = [_key(None if pd.isna(w) else int(w)) for w in reads["wavelength_nm"]]
+    reads = reads.assign(key=keys)
+    values = reads.pivot(index="well", columns="key", values="value").reindex(layout["well"])
+    flags = reads.pivot(index="well", columns="key", values="flag").reindex(layout["well"])
+    used = [_key(measure)] + ([_key(reference)] if reference is not None else [])
+    od = values[used[0]] - (values[used[1]] if len(used) > 1 else 0.0)
+    raw_values, raw_flags, read_flags = [], [], []
+    for vals, flgs in zip(values.to_dict("records"), flags.to_dict("records"), strict=True):
+        read = {k: str(f) for k, f in flgs.items() if pd.notna(f)}
+        raw_flags.append(read)
+        raw_values.append({k: (None if pd.isna(vals[k]) else float(vals[k])) for k in read})
+        read_flags.append(["not_read"] if not read else [f"{read.get(k, 'missing')}_{k}" for k in used if read.get(k) != "ok"])
     wells = layout.copy()
-    raw_values, raw_flags, od, well_flags = [], [], [], []
-    for well in wells["well"]:
-        if well not in values.index:
-            raw_values.append({})
-            raw_flags.append({})
-            od.append(math.nan)
-            well_flags.append(["not_read"])
-            continue
-        v = {k: (None if pd.isna(x) else float(x)) for k, x in values.loc[well].items() if k in flags.columns and pd.notna(flags.loc[well, k])}
-        f = {k: str(x) for k, x in flags.loc[well].items() if pd.notna(x)}
-        raw_values.append(v)
-        raw_flags.append(f)
-        used = [_key(measure)] + ([_key(reference)] if reference is not None else [])
-        bad = [f"{f.get(k, 'missing')}_{k}" for k in used if f.get(k) != "ok"]
-        well_flags.append(bad)
-        if bad:
-            od.append(math.nan)
-        else:
-            od.append(v[_key(measure)] - (v[_key(reference)] if reference is not None else 0.0))
     wells["raw_values"] = raw_values
     wells["raw_flags"] = raw_flags
-    wells["od"] = np.asarray(od, dtype=float)
-    wells["read_flags"] = well_flags
+    wells["od"] = np.where([bool(f) for f in read_flags], np.nan, od.to_numpy(dtype=float))
+    wells["read_flags"] = read_flags
     wells["masked"] = False
     return wells
 
