@@ -128,3 +128,16 @@ def table_counts(url: str) -> dict[str, int]:
         counts = {t: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{t}"')).scalar() for t in SQLModel.metadata.tables}
         counts["alembic_version"] = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     return counts
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say plainly how many tests ran against each database backend (the PostgreSQL run must be visible)."""
+    for backend in BACKENDS:
+        counts = {}
+        for outcome in ("passed", "failed", "skipped", "error"):
+            counts[outcome] = sum(f"[{backend}" in r.nodeid for r in terminalreporter.stats.get(outcome, []))
+        if any(counts.values()):
+            where = f" on {PG_ADMIN_URL.split('@')[-1]}" if backend == "postgresql" and PG_ADMIN_URL else ""
+            terminalreporter.write_line(
+                f"{backend} tests{where}: {counts['passed']} passed, {counts['failed'] + counts['error']} failed, {counts['skipped']} skipped"
+            )
