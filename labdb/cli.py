@@ -262,7 +262,7 @@ def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
     app_file = Path(spec.origin).with_name("app.py")
     env = dict(os.environ, LABDB_DATABASE_URL=_require_db())
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
