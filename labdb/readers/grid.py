@@ -29,6 +29,7 @@ from labdb.readers.base import (
     parse_cell,
     plate_arrays,
 )
+from labdb.readers.workbook import load_sheets
 from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
 
 FORMAT = "grid"
@@ -127,21 +128,8 @@ def _csv_table(data: bytes) -> _Table:
 
 
 def _workbook_tables(data: bytes, filename: str) -> list[_Table]:
-    """Every worksheet's cells from A1 (python-calamine; openpyxl when calamine is not installed)."""
-    try:
-        try:
-            from python_calamine import CalamineWorkbook
-        except ImportError:
-            import openpyxl
-
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            return [_Table([list(row) for row in ws.iter_rows(values_only=True)], ws.title) for ws in book]
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        return [_Table(book.get_sheet_by_name(n).to_python(skip_empty_area=False), n) for n in book.sheet_names]
-    except Exception as exc:  # calamine and openpyxl raise many types for a damaged or foreign file
-        raise InputError(
-            f"{filename}: cannot be opened as an Excel workbook ({exc}); open it in Excel and save it again as .xlsx."
-        ) from exc
+    """Every worksheet's cells from A1."""
+    return [_Table(rows, name) for name, rows in load_sheets(data, filename).items()]
 
 
 def _title(table: _Table, r: int, j: int) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 import pandas as pd
 
 from labdb.errors import InputError
-from labdb.readers import gen5, grid
+from labdb.readers import asm, bmg_mars, gen5, grid, revvity, skanit, softmax, tecan
 from labdb.readers.base import ROW_LETTERS, SNIFF_BYTES, Reader, decode_text
 from labdb.readers.canonical import FLAGS, READ_COLUMNS, PlateRead, plate_shape
 
@@ -17,12 +17,24 @@ from labdb.readers.canonical import FLAGS, READ_COLUMNS, PlateRead, plate_shape
 class ReaderFormat(str, Enum):
     """Every format labdb reads; the value is the reader module's FORMAT and what users type."""
 
+    SOFTMAX = "softmax"
+    TECAN = "tecan"
+    BMG_MARS = "bmg_mars"
+    SKANIT = "skanit"
+    REVVITY = "revvity"
+    ASM_JSON = "asm_json"
     GEN5_TEXT = "gen5_text"
     GRID = "grid"
 
 
 # Detection tries readers in this order: vendor formats first, the generic grid last (the fallback).
 READERS: dict[ReaderFormat, Reader] = {
+    ReaderFormat.SOFTMAX: softmax,
+    ReaderFormat.TECAN: tecan,
+    ReaderFormat.BMG_MARS: bmg_mars,
+    ReaderFormat.SKANIT: skanit,
+    ReaderFormat.REVVITY: revvity,
+    ReaderFormat.ASM_JSON: asm,
     ReaderFormat.GEN5_TEXT: gen5,
     ReaderFormat.GRID: grid,
 }

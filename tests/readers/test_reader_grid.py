@@ -229,7 +229,8 @@ def test_mixed_plate_sizes():
 
 def test_no_grid_and_broken_workbook():
     assert "no plate grid found" in _error(b"Sample,OD\r\nS1,0.5\r\n")
-    assert "cannot be opened as an Excel workbook" in _error(b"PK\x03\x04 not really a zip", "bad.xlsx")
+    assert "damaged or truncated .xlsx" in _error(b"PK\x03\x04 not really a zip", "bad.xlsx")
+    assert "cannot be opened as an Excel workbook" in _error(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 junk", "bad.xls")
 
 
 def test_sniff():

@@ -91,7 +91,8 @@ def test_forcing_a_format():
 def test_unknown_format_name_suggests_the_closest():
     with pytest.raises(InputError) as err:
         read_plates(b"", "run7.txt", format="gen5")
-    expected = "run7.txt: unknown format 'gen5'; known formats are gen5_text, grid. Did you mean 'gen5_text'?"
+    known = ", ".join(f.value for f in registry.READERS)
+    expected = f"run7.txt: unknown format 'gen5'; known formats are {known}. Did you mean 'gen5_text'?"
     assert str(err.value) == expected
     with pytest.raises(InputError, match="Did you mean 'grid'"):
         read_plates(b"", "run7.txt", format="gird")
@@ -102,7 +103,8 @@ def test_unrecognised_file_says_what_was_tried_and_what_it_looked_like():
     with pytest.raises(InputError) as err:
         detect(data, "notes.txt")
     message = str(err.value)
-    assert message.startswith("notes.txt: not a plate-reader export labdb recognises (tried gen5_text, grid)")
+    tried = ", ".join(r.FORMAT for r in registry.READERS.values() if ".txt" in r.EXTENSIONS)
+    assert message.startswith(f"notes.txt: not a plate-reader export labdb recognises (tried {tried})")
     assert "'Sample ID Result Units Operator Comment about this run th...'" in message
     assert "\n" not in message
     with pytest.raises(InputError, match="the file is empty"):
