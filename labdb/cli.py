@@ -121,6 +121,25 @@ def ingest(
         raise typer.Exit(2)
 
 
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A reader export")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    reader_format: Annotated[str | None, typer.Option("--format", help="Force a reader format instead of detecting it")] = None,
+) -> None:
+    """Show what labdb reads from a file, without touching the database."""
+    from labdb.inspect import describe, inspect_file, print_plates
+
+    try:
+        fmt, plates = inspect_file(file, reader_format)
+    except LabdbError as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(describe(fmt, plates)) + "\n")
+    else:
+        print_plates(out, file.name, fmt, plates)
+
+
 @samples_app.command("import")
 def samples_import(manifest: Annotated[Path, typer.Argument(help="Sample manifest, .csv or .xlsx")]) -> None:
     """Import or update sample metadata; every change is audited."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///labdb.sqlite"
+DEFAULT_MAX_UPLOAD_MB = 20.0
 
 
 @dataclass(frozen=True)
@@ -15,13 +16,23 @@ class Settings:
 
     database_url: str
     user: str
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
 
 def get_settings() -> Settings:
-    """Settings from the environment: LABDB_DATABASE_URL (any SQLAlchemy URL), LABDB_USER."""
+    """Settings from the environment: LABDB_DATABASE_URL (any SQLAlchemy URL), LABDB_USER, LABDB_MAX_UPLOAD_MB."""
+    try:
+        max_mb = float(os.environ.get("LABDB_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB)
+    except ValueError:
+        max_mb = DEFAULT_MAX_UPLOAD_MB
     return Settings(
         database_url=os.environ.get("LABDB_DATABASE_URL") or DEFAULT_DATABASE_URL,
         user=os.environ.get("LABDB_USER") or os.environ.get("USER") or "unknown",
+        max_upload_mb=max_mb,
     )
 
 

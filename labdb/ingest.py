@@ -22,9 +22,10 @@ from labdb.readers.registry import read_plates
 from labdb.templates import PlateMap, Template, apply_plate_map
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate
 from qc.curves import ENGINE_VERSION
-from qc.schemas import CanonicalReads, SchemaProblems, validate
+from qc.schemas import CanonicalReads, PlateResults, PlateWells, SchemaProblems, validate
 
 REFERENCE_CANDIDATES = (540, 570, 600, 620, 630, 650, 690)
+WELL_COLUMNS = ["well", "role", "level", "nominal", "dilution", "sample_id", "od", "masked"]
 
 
 @dataclass
@@ -50,7 +51,7 @@ def ingest_file(
     """Parse, evaluate and stage one reader export in `session` (the caller commits or rolls back)."""
     path = Path(path)
     src = path.name
-    data = path.read_bytes()
+    data = rawfiles.read_upload(path, "reader file")
     digest = rawfiles.sha256_of(data)
     existing = session.exec(select(Plate.id, Plate.name, Plate.verdict).where(Plate.file_sha256 == digest)).all()
     if existing:
@@ -109,7 +110,10 @@ def _evaluate(
             + (f" and {len(unread) - 8} more" if len(unread) > 8 else "")
             + f", which template {template.filename} uses; check the file or use a template for the wells read."
         )
+    where = f"{src} (plate '{plate.name}', template {template.filename})"
+    validate(wells[WELL_COLUMNS], PlateWells, where)
     evaluation = evaluate_plate(wells, template.policy)
+    validate(evaluation.results, PlateResults, where)
     return plate, wells, evaluation, measure, reference
 
 

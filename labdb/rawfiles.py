@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from sqlmodel import Session
 
+from labdb.errors import InputError
 from labdb.models import RawFile
+from labdb.readers.limits import check_size
 
 KINDS = ("reader_export", "template", "plate_map", "manifest")
 
@@ -36,3 +39,12 @@ def fetch(session: Session, digest: str) -> bytes | None:
     """The original bytes of a stored file, or None."""
     row = session.get(RawFile, digest)
     return None if row is None else row.content
+
+
+def read_upload(path: Path, what: str = "file") -> bytes:
+    """The bytes of an uploaded file, refused before reading when missing, empty or over the size limit."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found.")
+    check_size(path.stat().st_size, path.name)
+    return path.read_bytes()

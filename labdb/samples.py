@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from labdb import audit, rawfiles
 from labdb.errors import InputError
 from labdb.models import Result, Sample, Site, Subject, Well
+from qc.schemas import SampleManifest, SchemaProblems, validate
 
 REQUIRED = ("sample_id", "subject_id", "sample_type", "collected_at")
 FLOAT_COLUMNS = ("age", "platelet_count", "clotting_minutes", "minutes_to_centrifugation", "centrifuge_g", "storage_days")
@@ -147,6 +148,11 @@ def check_manifest(df: pd.DataFrame, src: str, sites: dict[str, Site]) -> pd.Dat
             problems.append(f"row {line[i]}: site '{df.at[i, 'site']}' is unknown; add it with `labdb sites add {df.at[i, 'site']} --hemisphere north|south`")
     extra_cols = [c for c in df.columns if c not in KNOWN]
     out["extra"] = [({c: df.at[i, c] for c in extra_cols if df.at[i, c] != ""} or None) for i in df.index]
+    if not problems:  # the typed table passes the Pandera schema too (ranges the parse checks do not cover)
+        try:
+            validate(out.drop(columns=["extra"]), SampleManifest, src, first_row=2)
+        except SchemaProblems as exc:
+            problems = exc.problems
     if problems:
         shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
         raise InputError(f"{src}: {len(problems)} problem(s), nothing imported: {shown}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
-import io
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +12,9 @@ import pandas as pd
 import wellmap
 
 from labdb.errors import InputError
-from labdb.rawfiles import sha256_of
+from labdb.rawfiles import read_upload, sha256_of
+from labdb.readers.base import ROW_LETTERS, cell_text, decode_text, find_grid_header
+from labdb.readers.workbook import is_workbook, load_sheets
 from labdb.readers.canonical import plate_shape
 from qc.acceptance import QcPolicy
 
@@ -44,17 +46,11 @@ def load_template(path: Path) -> Template:
     """Read and check a wellmap template; every problem names the template file and the wells."""
     path = Path(path)
     src = path.name
-    if not path.is_file():
-        raise InputError(f"{path}: template file not found.")
-    content = path.read_bytes()
+    content = read_upload(path, "template file")
     try:
         raw = tomllib.loads(content.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{src}: not a valid TOML file ({exc}).") from None
-    try:
-        df = wellmap.load(path)
-    except Exception as exc:  # wellmap raises its own LayoutError and a few others
-        raise InputError(f"{src}: the well layout is not valid wellmap: {_first_line(exc)}") from None
     settings = raw.get("template", {})
     unknown = set(settings) - TEMPLATE_KEYS
     if unknown:
@@ -63,7 +59,13 @@ def load_template(path: Path) -> Template:
         raise InputError(
             f"{src}: unknown key '{key}' in [template]" + (f"; did you mean '{hint[0]}'?" if hint else ".")
         )
-    plate_size = int(settings.get("plate_size", 96))
+    plate_size = settings.get("plate_size", 96)
+    if plate_size not in (96, 384):
+        raise InputError(f"{src}: plate_size {plate_size!r} in [template]; use 96 or 384.")
+    for key in ("measure_nm", "reference_nm"):
+        value = settings.get(key)
+        if value is not None and value != "auto" and not (isinstance(value, int) and 200 <= value <= 1000):
+            raise InputError(f"{src}: {key} {value!r} in [template] is not a wavelength in nm (200-1000){' or \"auto\"' if key == 'reference_nm' else ''}.")
     qc = dict(raw.get("qc", {}))
     for key in ("model", "weighting"):
         if key in settings:
@@ -72,6 +74,10 @@ def load_template(path: Path) -> Template:
         policy = QcPolicy.from_dict(qc)
     except ValueError as exc:
         raise InputError(f"{src}: [qc] {exc}") from None
+    try:
+        df = wellmap.load(path)
+    except Exception as exc:  # wellmap raises its own LayoutError and a few others
+        raise InputError(f"{src}: the well layout is not valid wellmap: {_first_line(exc)}") from None
     layout = _layout_frame(df, src, plate_size)
     reference = settings.get("reference_nm")
     return Template(
@@ -157,40 +163,90 @@ class PlateMap:
 
 
 def load_plate_map(path: Path) -> PlateMap:
-    """Read a plate map CSV with columns well, sample_id[, dilution][, plate]."""
+    """Read a plate map: a CSV with columns well, sample_id[, dilution][, plate], or an 8x12 / 16x24 grid of
+    sample IDs (CSV or xlsx; in a workbook with several grids, each sheet's name is the plate it maps)."""
     path = Path(path)
     src = path.name
-    if not path.is_file():
-        raise InputError(f"{path}: plate map file not found.")
-    content = path.read_bytes()
-    try:
-        df = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python")
-    except Exception as exc:
-        raise InputError(f"{src}: cannot read the plate map as CSV ({_first_line(exc)}).") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in ("well", "sample_id") if c not in df.columns]
-    if missing:
-        raise InputError(f"{src}: plate map needs the columns well and sample_id; missing {', '.join(missing)} (found: {', '.join(df.columns)}).")
-    rows = pd.DataFrame({"well": df["well"].str.strip().str.upper().str.replace(r"^([A-P])0+(\d)", r"\1\2", regex=True)})
-    rows["sample_id"] = df["sample_id"].str.strip().replace("", pd.NA).astype("string")
-    rows["plate"] = df["plate"].str.strip().replace("", pd.NA).astype("string") if "plate" in df else pd.Series(pd.NA, index=df.index, dtype="string")
-    if "dilution" in df:
-        dil = pd.to_numeric(df["dilution"].str.strip().replace("", pd.NA), errors="coerce")
-        bad = (df["dilution"].str.strip() != "") & ~(dil > 0)
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise InputError(f"{src}: row {i + 2}: dilution '{df['dilution'].iloc[i]}' is not a positive number.")
-        rows["dilution"] = dil.astype(float)
+    content = read_upload(path, "plate map")
+    if is_workbook(content):
+        tables = list(load_sheets(content, src).items())
     else:
-        rows["dilution"] = float("nan")
+        text = decode_text(content)
+        delimiter = _delimiter(text)
+        table = [[c.strip() for c in row] for row in csv.reader(text.split("\n"), delimiter=delimiter)]
+        header = [c.lower() for c in next((r for r in table if any(r)), [])]
+        if "well" in header or "sample_id" in header:
+            return PlateMap(filename=src, content=content, rows=_long_map(table, header, src))
+        tables = [("", table)]
+    grids = [(name, rows) for name, rows in ((n, _grid_map(t, src, n)) for n, t in tables) if rows is not None]
+    if not grids:
+        raise InputError(
+            f"{src}: not a plate map: expected a CSV with columns well,sample_id[,dilution][,plate] "
+            "or a grid of sample IDs with a header row 1-12 (or 1-24) and rows A-H (A-P)."
+        )
+    several = len(grids) > 1
+    frames = [rows.assign(plate=pd.array([name if several else pd.NA] * len(rows), dtype="string")) for name, rows in grids]
+    return PlateMap(filename=src, content=content, rows=pd.concat(frames, ignore_index=True)[["plate", "well", "sample_id", "dilution"]])
+
+
+def _delimiter(text: str) -> str:
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    return max(("\t", ";", ","), key=first.count) if any(d in first for d in "\t;,") else ","
+
+
+def _long_map(table: list[list[str]], header: list[str], src: str) -> pd.DataFrame:
+    """The long form: one row per well."""
+    missing = [c for c in ("well", "sample_id") if c not in header]
+    if missing:
+        raise InputError(f"{src}: plate map needs the columns well and sample_id; missing {', '.join(missing)} (found: {', '.join(header)}).")
+    start = next(i for i, r in enumerate(table) if any(r)) + 1
+    body = [(i + 1, r + [""] * (len(header) - len(r))) for i, r in enumerate(table) if i >= start and any(r)]
+    col = {name: header.index(name) for name in header}
+    rows = pd.DataFrame({"line": [n for n, _ in body]})
+    rows["well"] = [r[col["well"]].upper() for _, r in body]
+    rows["well"] = rows["well"].str.replace(r"^([A-P])0+(\d)", r"\1\2", regex=True)
+    rows["sample_id"] = pd.array([r[col["sample_id"]] or pd.NA for _, r in body], dtype="string")
+    rows["plate"] = pd.array([(r[col["plate"]] or pd.NA) if "plate" in col else pd.NA for _, r in body], dtype="string")
+    dilution = [r[col["dilution"]] if "dilution" in col else "" for _, r in body]
+    values = pd.to_numeric(pd.Series(dilution).replace("", pd.NA), errors="coerce")
+    bad = (pd.Series(dilution) != "") & ~(values > 0)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(f"{src}: line {rows['line'].iloc[i]}: dilution '{dilution[i]}' is not a positive number.")
+    rows["dilution"] = values.astype(float).to_numpy()
     bad_well = ~rows["well"].str.fullmatch(r"[A-P](?:[1-9]|1\d|2[0-4])")
     if bad_well.any():
         i = int(bad_well.to_numpy().nonzero()[0][0])
-        raise InputError(f"{src}: row {i + 2}: '{df['well'].iloc[i]}' is not a well name like A1 or H12.")
+        raise InputError(f"{src}: line {rows['line'].iloc[i]}: '{body[i][1][col['well']]}' is not a well name like A1 or H12.")
     dup = rows.duplicated(["plate", "well"], keep=False)
     if dup.any():
         raise InputError(f"{src}: well(s) {_wells(rows.loc[dup, 'well'])} appear more than once for the same plate.")
-    return PlateMap(filename=src, content=content, rows=rows)
+    return rows[["plate", "well", "sample_id", "dilution"]]
+
+
+def _grid_map(table: list[list[object]], src: str, sheet: str) -> pd.DataFrame | None:
+    """The grid form: sample IDs in an 8x12 or 16x24 grid under a header row of column numbers (None: no grid)."""
+    where = f"sheet '{sheet}' " if sheet else ""
+    for i, row in enumerate(table):
+        found = find_grid_header(row)
+        if not found:
+            continue
+        j, n_cols = found
+        if n_cols not in (12, 24):
+            raise InputError(f"{src}: {where}line {i + 1}: the grid has columns 1-{n_cols}; a plate map grid has 1-12 or 1-24.")
+        n_rows = 8 if n_cols == 12 else 16
+        wells, ids = [], []
+        for r in range(n_rows):
+            line = table[i + 1 + r] if i + 1 + r < len(table) else []
+            letter = cell_text(line[j]).upper() if len(line) > j else ""
+            if letter != ROW_LETTERS[r]:
+                raise InputError(f"{src}: {where}line {i + 2 + r}: expected row '{ROW_LETTERS[r]}' of a {n_rows * n_cols}-well grid, found '{letter}'.")
+            for c in range(n_cols):
+                value = cell_text(line[j + 1 + c]) if len(line) > j + 1 + c else ""
+                wells.append(f"{ROW_LETTERS[r]}{c + 1}")
+                ids.append(value or pd.NA)
+        return pd.DataFrame({"well": wells, "sample_id": pd.array(ids, dtype="string"), "dilution": float("nan")})
+    return None
 
 
 def apply_plate_map(template: Template, plate_map: PlateMap | None, plate_names: tuple[str, ...], src: str) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,56 @@ class PlateWells(pa.DataFrameModel):
         name = "PlateWells"
 
 
+SAMPLE_TYPES = ("serum", "plasma_edta", "plasma_citrate", "plasma_heparin", "platelet_poor_plasma")
+CENSORING = ("none", "below_lloq", "above_uloq")
+
+
+class SampleManifest(pa.DataFrameModel):
+    """A typed sample manifest (after parsing the file's cells): the checks that need no database."""
+
+    sample_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    subject_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    sample_type: Series[str] = pa.Field(isin=list(SAMPLE_TYPES))
+    collected_at: Series[pd.Timestamp]
+    platelet_count: Optional[Series[float]] = pa.Field(nullable=True, ge=10, le=1500)
+    age: Optional[Series[float]] = pa.Field(nullable=True, ge=0, le=120)
+    freeze_thaw_cycles: Optional[Series[float]] = pa.Field(nullable=True, ge=0)
+    storage_days: Optional[Series[float]] = pa.Field(nullable=True, ge=0)
+
+    @pa.check("collected_at", name="not_in_future", error="collection date is in the future")
+    def _not_future(cls, s: pd.Series) -> pd.Series:
+        return s.isna() | (s <= pd.Timestamp.now())
+
+    class Config:
+        strict = False  # any other column is kept and comes back in exports
+        coerce = True
+        name = "SampleManifest"
+
+
+class PlateResults(pa.DataFrameModel):
+    """The final per-group results of a plate (`PlateEvaluation.results`), checked before they are stored."""
+
+    role: Series[str] = pa.Field(isin=["control", "bridge", "sample"])
+    name: Series[str] = pa.Field(str_length={"min_value": 1})
+    dilution: Series[float] = pa.Field(gt=0)
+    n_replicates: Series[int] = pa.Field(ge=0)
+    mean_od: Series[float] = pa.Field(nullable=True)
+    cv_pct: Series[float] = pa.Field(nullable=True, ge=0)
+    conc: Series[float] = pa.Field(nullable=True, ge=0)
+    censoring: Series[str] = pa.Field(isin=list(CENSORING))
+    lloq: Series[float] = pa.Field(nullable=True, ge=0)
+    uloq: Series[float] = pa.Field(nullable=True, ge=0)
+
+    @pa.dataframe_check(name="loq_order", error="LLOQ must not exceed ULOQ")
+    def _loq_order(cls, df: pd.DataFrame) -> pd.Series:
+        return df["lloq"].isna() | df["uloq"].isna() | (df["lloq"] <= df["uloq"])
+
+    class Config:
+        strict = False
+        coerce = True
+        name = "PlateResults"
+
+
 class SchemaProblems(ValueError):
     """A frame failed its schema; `.problems` holds short 'well B3: ...' / 'row 7: ...' lines."""
 
@@ -144,18 +195,23 @@ class SchemaProblems(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s): {'; '.join(problems[:MAX_SHOWN])}")
 
 
-def validate(df: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str) -> pd.DataFrame:
-    """The validated (coerced) frame, or SchemaProblems listing every problem found (lazy validation)."""
+def validate(
+    df: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str, first_row: int = 1
+) -> pd.DataFrame:
+    """The validated (coerced) frame, or SchemaProblems listing every problem found (lazy validation).
+
+    Rows without a well name are reported as 'row N', counting from `first_row` (2 for a file with a header line).
+    """
     work = df.reset_index(drop=True)
     try:
         out = schema.validate(work, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise SchemaProblems(source, _problems(exc.failure_cases, work)) from None
+        raise SchemaProblems(source, _problems(exc.failure_cases, work, first_row)) from None
     out.index = df.index
     return out
 
 
-def _problems(cases: pd.DataFrame, df: pd.DataFrame) -> list[str]:
+def _problems(cases: pd.DataFrame, df: pd.DataFrame, first_row: int = 1) -> list[str]:
     """Pandera failure cases -> unique, ordered 'where: what' lines."""
     lines: list[str] = []
     coerced = set()
@@ -167,7 +223,7 @@ def _problems(cases: pd.DataFrame, df: pd.DataFrame) -> list[str]:
             coerced.add((column, index))
     for case in records:
         check, column, value, index = str(case["check"]), case["column"], case["failure_case"], case["index"]
-        where = _where(df, index)
+        where = _where(df, index, first_row)
         if check == "column_in_schema":
             line = f"column '{value}': not expected here"
         elif check == "column_in_dataframe":
@@ -195,7 +251,7 @@ def _problems(cases: pd.DataFrame, df: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _where(df: pd.DataFrame, index: object) -> str:
+def _where(df: pd.DataFrame, index: object, first_row: int = 1) -> str:
     """'well B3' when the row has a valid well name, else 'row 7' (1-based), '' without a row."""
     if index is None or (not isinstance(index, str) and pd.isna(index)):
         return ""
@@ -204,4 +260,4 @@ def _where(df: pd.DataFrame, index: object) -> str:
         well = df["well"].iloc[i]
         if isinstance(well, str) and re.fullmatch(WELL_PATTERN, well):
             return f"well {well}"
-    return f"row {i + 1}"
+    return f"row {i + first_row}"

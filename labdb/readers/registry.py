@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 import pandas as pd
 
 from labdb.errors import InputError
+from labdb.readers.limits import check_size
 from labdb.readers import asm, bmg_mars, gen5, grid, revvity, skanit, softmax, tecan
 from labdb.readers.base import ROW_LETTERS, SNIFF_BYTES, Reader, decode_text
 from labdb.readers.canonical import FLAGS, READ_COLUMNS, PlateRead, plate_shape
@@ -56,6 +57,7 @@ def detect(data: bytes, filename: str) -> Reader:
 
 def read_plates(data: bytes, filename: str, format: str | None = None) -> list[PlateRead]:
     """Every plate in a file, checked; format (a ReaderFormat value) skips detection."""
+    check_size(len(data), PurePath(filename).name)
     reader = detect(data, filename) if format is None else READERS[_reader_format(format, filename)]
     plates = reader.read(data, filename)
     if not plates:
