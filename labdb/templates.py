@@ -65,7 +65,8 @@ def load_template(path: Path) -> Template:
     for key in ("measure_nm", "reference_nm"):
         value = settings.get(key)
         if value is not None and value != "auto" and not (isinstance(value, int) and 200 <= value <= 1000):
-            raise InputError(f"{src}: {key} {value!r} in [template] is not a wavelength in nm (200-1000){' or \"auto\"' if key == 'reference_nm' else ''}.")
+            also = ' or "auto"' if key == "reference_nm" else ""
+            raise InputError(f"{src}: {key} {value!r} in [template] is not a wavelength in nm (200-1000){also}.")
     qc = dict(raw.get("qc", {}))
     for key in ("model", "weighting"):
         if key in settings:
