@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BENCHMARKS = {
     "ingest": "bench_ingest",
+    "parse": "bench_parse",
 }
 
 
