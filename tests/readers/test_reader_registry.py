@@ -90,12 +90,12 @@ def test_forcing_a_format():
 
 def test_unknown_format_name_suggests_the_closest():
     with pytest.raises(InputError) as err:
-        read_plates(b"", "run7.txt", format="gen5")
+        read_plates(b"x", "run7.txt", format="gen5")
     known = ", ".join(f.value for f in registry.READERS)
     expected = f"run7.txt: unknown format 'gen5'; known formats are {known}. Did you mean 'gen5_text'?"
     assert str(err.value) == expected
     with pytest.raises(InputError, match="Did you mean 'grid'"):
-        read_plates(b"", "run7.txt", format="gird")
+        read_plates(b"x", "run7.txt", format="gird")
 
 
 def test_unrecognised_file_says_what_was_tried_and_what_it_looked_like():
