@@ -25,7 +25,7 @@ def check_expansion(data: bytes, filename: str) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         raise InputError(f"{filename}: damaged or truncated .xlsx file (not a complete zip archive); export it again.") from None
     expanded = sum(i.file_size for i in infos)
     compressed = max(sum(i.compress_size for i in infos), 1)
@@ -46,7 +46,9 @@ def load_sheets(data: bytes, filename: str) -> dict[str, list[list[object]]]:
         return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
     except InputError:
         raise
-    except Exception as exc:  # calamine raises many types for a damaged or foreign file
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # calamine raises many types, even a Rust panic, for a damaged or foreign file
         reason = " ".join(str(exc).split())[:160]
         raise InputError(
             f"{filename}: cannot be opened as an Excel workbook ({reason}); open it in Excel and save it again as .xlsx."
