@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from labdb.errors import InputError
 
@@ -36,14 +41,29 @@ def check_expansion(data: bytes, filename: str) -> None:
         )
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Keep a Rust panic message (calamine on a damaged file) off the user's terminal; it becomes an InputError."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def load_sheets(data: bytes, filename: str) -> dict[str, list[list[object]]]:
     """Every worksheet as rows of cells from A1 (floats, str, datetime, bool; '' for empty), in workbook order."""
     check_expansion(data, filename)
     try:
         from python_calamine import CalamineWorkbook
 
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
+        with _native_stderr_silenced():
+            book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
     except InputError:
         raise
     except (KeyboardInterrupt, SystemExit):
