@@ -3,6 +3,9 @@
 A file holds header `Key<TAB>Value` lines, `Procedure Details`, and per plate (`Plate Number`) a `Results`
 grid: a header `<TAB>1..12`, rows A-H, one line per read with the read label last ('abs450:450', '280').
 Only raw reads become canonical reads; Gen5's derived rows (Blank ..., [Concentration]) are skipped.
+Gen5 .xlsx exports hold the same lines in sheet cells, which gen5_xlsx turns into lines. From a workbook a grid
+cell that is neither a number nor a Gen5 marker, or a grid without all its rows, is an InputError; text files
+keep the older leniency (such a cell is flagged 'invalid', a short grid is read as it is).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from datetime import datetime
 import numpy as np
 
 from labdb.errors import InputError
+from labdb.readers import gen5_xlsx
 from labdb.readers.base import (
+    INVALID_MARKERS,
     ROW_LETTERS,
     SNIFF_BYTES,
     decode_text,
@@ -25,11 +30,12 @@ from labdb.readers.base import (
     parse_datetime,
     plate_arrays,
 )
+from labdb.readers.workbook import is_workbook
 from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
 
 FORMAT = "gen5_text"
 DISPLAY_NAME = "Agilent BioTek Gen5 text export"
-EXTENSIONS = (".txt", ".csv", ".tsv")
+EXTENSIONS = (".txt", ".csv", ".tsv", ".xlsx")
 
 Line = tuple[int, list[str]]  # (1-based line number, stripped cells)
 
@@ -42,6 +48,19 @@ _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
 _WRITE_MARKERS = {"overflow": "OVRFLW", "missing": "MISSED", "invalid": "?????"}
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where lines come from, for messages: 'run7.txt: line 5' or "run7.xlsx: sheet 'Plate 1', row 5"."""
+
+    name: str
+    unit: str = "line"
+    strict: bool = False  # text that is no number and no marker is an error (workbooks), not a flag (text)
+
+    def at(self, n: int) -> str:
+        """The start of a message about line (or row) n."""
+        return f"{self.name}: {self.unit} {n}"
+
+
 @dataclass
 class _Grid:
     """One grid as written in the file: its title line and (line, row letter, label, cells) per line."""
@@ -52,7 +71,9 @@ class _Grid:
 
 
 def sniff(data: bytes, filename: str) -> bool:
-    """Gen5 text exports start with 'Software Version' and carry 'Plate Number' / 'Reader Type:' keys."""
+    """Gen5 exports (text or workbook) start with 'Software Version' and carry 'Plate Number' / 'Reader Type:' keys."""
+    if is_workbook(data):
+        return gen5_xlsx.sniff(data)
     return _is_gen5(_split(decode_text(data[:SNIFF_BYTES]))[0])
 
 
@@ -63,19 +84,27 @@ def _is_gen5(lines: list[Line]) -> bool:
 
 
 def read(data: bytes, filename: str) -> list[PlateRead]:
-    """Every plate in a Gen5 endpoint text export; kinetic exports are rejected with an InputError."""
+    """Every plate in a Gen5 endpoint text export or workbook; kinetic exports are rejected with an InputError."""
+    if is_workbook(data):
+        sheets = gen5_xlsx.sheet_lines(data, filename, _is_gen5)
+        return [p for sheet, ls in sheets for p in _read_lines(ls, _Source(filename, f"sheet '{sheet}', row", True))]
     lines, delimiter = _split(decode_text(data))
     if not _is_gen5(lines):
         raise InputError(
             f"{filename}: not a Gen5 text export (no 'Software Version' and 'Plate Number' header lines); "
             "export it from Gen5 again, or choose another format."
         )
-    _reject_kinetic(lines, filename)
+    return _read_lines(lines, _Source(filename), delimiter)
+
+
+def _read_lines(lines: list[Line], src: _Source, delimiter: str = "\t") -> list[PlateRead]:
+    """The plates in the lines of a Gen5 export (from a text file or a sheet)."""
+    _reject_kinetic(lines, src)
     decimal = _decimal(lines, delimiter)
     starts = [i for i, (_, cells) in enumerate(lines) if cells and cells[0] == "Plate Number"] or [0]
     head = lines[: starts[0]]
     sections = [lines[a:b] for a, b in zip(starts, starts[1:] + [len(lines)])]
-    return [_read_plate(head, s, k, filename, delimiter, decimal) for k, s in enumerate(sections, 1)]
+    return [_read_plate(head, s, k, src, delimiter, decimal) for k, s in enumerate(sections, 1)]
 
 
 def _split(text: str) -> tuple[list[Line], str]:
@@ -96,19 +125,19 @@ def _decimal(lines: list[Line], delimiter: str) -> str | None:
     return "," if commas > dots else ("." if dots else None)
 
 
-def _reject_kinetic(lines: list[Line], filename: str) -> None:
+def _reject_kinetic(lines: list[Line], src: _Source) -> None:
     """Kinetic exports (a 'Start Kinetic' step, a 'Time' column of time points) are out of scope."""
     for n, cells in lines:
         first = cells[0] if cells else ""
         if first == "Start Kinetic" or (first == "Time" and len(cells) > 2 and _WELL.fullmatch(cells[2])):
             raise InputError(
-                f"{filename}: line {n}: this is a Gen5 kinetic export ('{first}'); kinetic reads are not "
+                f"{src.at(n)}: this is a Gen5 kinetic export ('{first}'); kinetic reads are not "
                 "supported, so export an endpoint read (one value per well and wavelength) instead."
             )
 
 
 def _read_plate(
-    head: list[Line], section: list[Line], index: int, filename: str, delimiter: str, decimal: str | None
+    head: list[Line], section: list[Line], index: int, src: _Source, delimiter: str, decimal: str | None
 ) -> PlateRead:
     """One plate: the header and procedure lines before its first grid, then its grids."""
     meta: dict[str, str] = {}
@@ -122,10 +151,10 @@ def _read_plate(
         if ncols:
             if ncols not in (12, 24):
                 raise InputError(
-                    f"{filename}: line {n}: the grid header has columns 1-{ncols}; a Gen5 plate has "
+                    f"{src.at(n)}: the grid header has columns 1-{ncols}; a Gen5 plate has "
                     "columns 1-12 (96 wells) or 1-24 (384 wells)."
                 )
-            grid, i = _read_grid(lines, i, ncols, title, filename)
+            grid, i = _read_grid(lines, i, ncols, title, src)
             grids.append(grid)
             continue
         if cells and cells[0] == "Procedure Details":
@@ -139,7 +168,7 @@ def _read_plate(
         if any(cells):
             title = cells[0]
         i += 1
-    return _make_plate(meta, procedure, grids, index, filename, decimal)
+    return _make_plate(meta, procedure, grids, index, src, decimal)
 
 
 def _add_meta(meta: dict[str, str], cells: list[str], delimiter: str) -> None:
@@ -159,7 +188,7 @@ def _header_columns(cells: list[str]) -> int:
     return found[1] if found and found[0] == 0 and not cells[0] else 0
 
 
-def _read_grid(lines: list[Line], i: int, ncols: int, title: str, filename: str) -> tuple[_Grid, int]:
+def _read_grid(lines: list[Line], i: int, ncols: int, title: str, src: _Source) -> tuple[_Grid, int]:
     """Row lines (a letter) and their continuation lines (an empty first cell) under the header at i."""
     n_wells = 96 if ncols == 12 else 384
     last = ROW_LETTERS[plate_shape(n_wells)[0] - 1]
@@ -170,11 +199,11 @@ def _read_grid(lines: list[Line], i: int, ncols: int, title: str, filename: str)
         if len(first) == 1 and "A" <= first <= "Z":
             if first > last:
                 raise InputError(
-                    f"{filename}: line {n}: row '{first}' does not exist on a {n_wells}-well plate (rows A-{last})."
+                    f"{src.at(n)}: row '{first}' does not exist on a {n_wells}-well plate (rows A-{last})."
                 )
             if letter and first <= letter:
                 raise InputError(
-                    f"{filename}: line {n}: row '{first}' comes after row '{letter}'; rows run A-{last} in order."
+                    f"{src.at(n)}: row '{first}' comes after row '{letter}'; rows run A-{last} in order."
                 )
             letter = first
         elif first or not letter or not any(cells):
@@ -185,7 +214,7 @@ def _read_grid(lines: list[Line], i: int, ncols: int, title: str, filename: str)
         if len(cells) < 1 + ncols or len(rest) > 1:
             found = len(cells) - 1 - (1 if len(rest) == 1 else 0)
             raise InputError(
-                f"{filename}: line {n}: row '{letter}' has {max(found, 0)} values; a Gen5 grid row has {ncols} values "
+                f"{src.at(n)}: row '{letter}' has {max(found, 0)} values; a Gen5 grid row has {ncols} values "
                 "and then the read label. The file looks damaged: export it from Gen5 again."
             )
         rows.append((n, letter, ",".join(rest), cells[1 : 1 + ncols]))
@@ -202,18 +231,24 @@ def _raw_wavelength(label: str) -> int | None:
 
 
 def _make_plate(
-    meta: dict[str, str], procedure: list[str], grids: list[_Grid], index: int, filename: str, decimal: str | None
+    meta: dict[str, str], procedure: list[str], grids: list[_Grid], index: int, src: _Source, decimal: str | None
 ) -> PlateRead:
     """Raw reads of every grid, and the header, into a PlateRead."""
     name = meta.pop("Plate Number", "") or f"Plate {index}"
     results = [g for g in grids if g.title != "Layout"]
     if not results:
-        raise InputError(f"{filename}: plate '{name}': no Results grid (a line '<TAB>1<TAB>2...' then rows A-H).")
+        raise InputError(f"{src.name}: plate '{name}': no Results grid (a line '<TAB>1<TAB>2...' then rows A-H).")
     listed = re.findall(r"\d{3,4}", " ".join(p.split("Wavelengths:", 1)[1] for p in procedure if "Wavelengths:" in p))
     records: list[tuple[str, int | None, float | None, str]] = []
     seen: dict[tuple[str, int | None], int] = {}
     skipped: list[str] = []
     for grid in results:
+        missing = [r for r in ROW_LETTERS[: plate_shape(grid.n_wells)[0]] if r not in {row[1] for row in grid.rows}]
+        if src.strict and missing and grid.rows:
+            raise InputError(
+                f"{src.at(grid.rows[-1][0])}: the grid has no row '{missing[0]}'; a {grid.n_wells}-well grid has rows "
+                f"A-{ROW_LETTERS[plate_shape(grid.n_wells)[0] - 1]} (is the sheet cut short?)."
+            )
         for n, letter, label, cells in grid.rows:
             label = label or (grid.title if _RAW_LABEL.fullmatch(grid.title) else "")
             wavelength = _raw_wavelength(label) if label else (int(listed[0]) if len(listed) == 1 else None)
@@ -224,16 +259,21 @@ def _make_plate(
             if (letter, wavelength) in seen:
                 at = f"at {wavelength} nm" if wavelength else "without a wavelength label"
                 raise InputError(
-                    f"{filename}: line {n}: row '{letter}' has a second read {at} (the first is on line "
+                    f"{src.at(n)}: row '{letter}' has a second read {at} (the first is on {src.unit} "
                     f"{seen[letter, wavelength]}); each read of a row needs its own wavelength label."
                 )
             seen[letter, wavelength] = n
             for c, cell in enumerate(cells):
                 value, flag = parse_cell(cell, decimal)
+                if src.strict and flag == "invalid" and cell.lower() not in INVALID_MARKERS:
+                    raise InputError(
+                        f"{src.at(n)}: well {letter}{c + 1} holds {cell!r}, which is not a number; expected a number "
+                        "or a Gen5 marker (OVRFLW, MISSED, ?????)."
+                    )
                 records.append((f"{letter}{c + 1}", wavelength, value, flag))
     if not records:
         labels = ", ".join(skipped)
-        raise InputError(f"{filename}: plate '{name}': no raw read in the Results grid (only {labels}).")
+        raise InputError(f"{src.name}: plate '{name}': no raw read in the Results grid (only {labels}).")
     read_time = parse_datetime(meta.get("Date"), meta.get("Time"))
     if read_time is not None:
         del meta["Date"]
