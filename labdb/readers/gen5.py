@@ -3,9 +3,8 @@
 A file holds header `Key<TAB>Value` lines, `Procedure Details`, and per plate (`Plate Number`) a `Results`
 grid: a header `<TAB>1..12`, rows A-H, one line per read with the read label last ('abs450:450', '280').
 Only raw reads become canonical reads; Gen5's derived rows (Blank ..., [Concentration]) are skipped.
-Gen5 .xlsx exports hold the same lines in sheet cells, which gen5_xlsx turns into lines. From a workbook a grid
-cell that is neither a number nor a Gen5 marker, or a grid without all its rows, is an InputError; text files
-keep the older leniency (such a cell is flagged 'invalid', a short grid is read as it is).
+Gen5 .xlsx exports hold the same lines in sheet cells, which gen5_xlsx turns into lines. A grid cell that is
+neither a number nor a Gen5 marker (OVRFLW, MISSED, ?????), or a grid without all its rows, is an InputError.
 """
 
 from __future__ import annotations
@@ -54,7 +53,6 @@ class _Source:
 
     name: str
     unit: str = "line"
-    strict: bool = False  # text that is no number and no marker is an error (workbooks), not a flag (text)
 
     def at(self, n: int) -> str:
         """The start of a message about line (or row) n."""
@@ -244,7 +242,7 @@ def _make_plate(
     skipped: list[str] = []
     for grid in results:
         missing = [r for r in ROW_LETTERS[: plate_shape(grid.n_wells)[0]] if r not in {row[1] for row in grid.rows}]
-        if src.strict and missing and grid.rows:
+        if missing and grid.rows:
             raise InputError(
                 f"{src.at(grid.rows[-1][0])}: the grid has no row '{missing[0]}'; a {grid.n_wells}-well grid has rows "
                 f"A-{ROW_LETTERS[plate_shape(grid.n_wells)[0] - 1]} (is the sheet cut short?)."
@@ -265,7 +263,7 @@ def _make_plate(
             seen[letter, wavelength] = n
             for c, cell in enumerate(cells):
                 value, flag = parse_cell(cell, decimal)
-                if src.strict and flag == "invalid" and cell.lower() not in INVALID_MARKERS:
+                if flag == "invalid" and cell.lower() not in INVALID_MARKERS:
                     raise InputError(
                         f"{src.at(n)}: well {letter}{c + 1} holds {cell!r}, which is not a number; expected a number "
                         "or a Gen5 marker (OVRFLW, MISSED, ?????)."
