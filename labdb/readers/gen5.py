@@ -85,7 +85,7 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
     """Every plate in a Gen5 endpoint text export or workbook; kinetic exports are rejected with an InputError."""
     if is_workbook(data):
         sheets = gen5_xlsx.sheet_lines(data, filename, _is_gen5)
-        return [p for sheet, ls in sheets for p in _read_lines(ls, _Source(filename, f"sheet '{sheet}', row", True))]
+        return [p for sheet, ls in sheets for p in _read_lines(ls, _Source(filename, f"sheet '{sheet}', row"))]
     lines, delimiter = _split(decode_text(data))
     if not _is_gen5(lines):
         raise InputError(
