@@ -21,6 +21,9 @@ def test_shipped_templates_load_with_their_layouts():
     assert counts == {"sample": 70, "standard": 14, "control": 6, "bridge": 4, "blank": 2}
     a1 = t96.layout.set_index("well").loc["A1"]
     assert (a1["role"], a1["level"], a1["nominal"]) == ("standard", "S1", 4000.0)
+    t8 = load_template(TEMPLATES / "bdnf_96_8std_duplicate.toml")
+    assert t8.layout["role"].value_counts().to_dict() == {"sample": 68, "standard": 16, "control": 6, "bridge": 4, "blank": 2}
+    assert t8.layout.set_index("well").loc["H2", "nominal"] == 31.25
     t384 = load_template(TEMPLATES / "bdnf_384_duplicate.toml")
     assert t384.plate_size == 384 and len(t384.layout) == 384 and t384.reference_nm is None
     assert t384.layout.set_index("well").loc["P24", "role"] == "sample"
