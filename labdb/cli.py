@@ -219,6 +219,27 @@ def plates_reject(
     _decide(ids, False, "rejected", by, reason)
 
 
+@plates_app.command("mask")
+def plates_mask(
+    plate_id: Annotated[int, typer.Argument(help="Plate id")],
+    wells: Annotated[list[str], typer.Argument(help="Wells, e.g. A1 B7")],
+    by: Annotated[str, typer.Option("--by", help="Who masks")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
+    unmask: Annotated[bool, typer.Option("--unmask", help="Take the mask off instead")] = False,
+) -> None:
+    """Mask wells with a reason (or --unmask them) and refit the plate; the raw values stay as read."""
+    from labdb.masking import set_masks
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            plate = set_masks(session, plate_id, wells, not unmask, by, reason)
+            verdict, status = plate.verdict, plate.status
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"plate {plate_id}: {'un' if unmask else ''}masked {', '.join(w.upper() for w in wells)}; refitted, verdict {verdict}, status {status}")
+
+
 def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: str | None) -> None:
     from labdb.review import decide, passing_plate_ids
 
@@ -251,6 +272,19 @@ def export(
     except LabdbError as exc:
         fail(str(exc))
     out.print(f"{out_path}: {len(df)} rows")
+
+
+@app.command()
+def worklist(out_path: Annotated[Path, typer.Option("--out", "-o", help="FILE.csv")]) -> None:
+    """Write the re-assay worklist: samples above ULOQ, below LLOQ or with a high CV, with suggested dilutions."""
+    from labdb.worklist import worklist as build, write_worklist
+
+    url = _require_db()
+    with session_scope(url) as session:
+        df = build(session)
+    write_worklist(df, out_path)
+    counts = df["reason"].value_counts().to_dict() if len(df) else {}
+    out.print(f"{out_path}: {len(df)} sample(s) to re-assay" + (f" ({', '.join(f'{v} {k}' for k, v in counts.items())})" if counts else ""))
 
 
 @app.command()

@@ -93,7 +93,7 @@ def export_frame(session: Session, include_unapproved: bool = False) -> pd.DataF
         .join(Sample, Sample.id == Result.sample_id, isouter=True)
         .join(Subject, Subject.id == Sample.subject_id, isouter=True)
         .join(Site, Site.id == Subject.site_id, isouter=True)
-        .where(Result.role == "sample")
+        .where(Result.role == "sample", CurveFit.is_current.is_(True))
         .order_by(Plate.id, Result.id)
     )
     if not include_unapproved:
@@ -149,5 +149,8 @@ def dictionary_frame() -> pd.DataFrame:
 def export_count(session: Session) -> int:
     """Number of sample results on approved plates."""
     return session.exec(
-        select(sa.func.count(Result.id)).join(Plate, Plate.id == Result.plate_id).where(Result.role == "sample", Plate.status == "approved")
+        select(sa.func.count(Result.id))
+        .join(Plate, Plate.id == Result.plate_id)
+        .join(CurveFit, CurveFit.id == Result.curve_fit_id)
+        .where(Result.role == "sample", Plate.status == "approved", CurveFit.is_current.is_(True))
     ).one()

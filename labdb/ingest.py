@@ -6,7 +6,6 @@ fails at any step leaves the database exactly as it was.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from sqlmodel import Session, select
 
 from labdb import audit, rawfiles
 from labdb.errors import InputError
-from labdb.models import CurveFit, KitLot, Plate, Result, Sample, Well
+from labdb.fits import number, read_flags, sample_ids, store_evaluation
+from labdb.models import KitLot, Plate, Well
 from labdb.readers.canonical import PlateRead
 from labdb.readers.registry import read_plates
 from labdb.templates import PlateMap, Template, apply_plate_map
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate
-from qc.curves import ENGINE_VERSION
 from qc.schemas import CanonicalReads, PlateResults, PlateWells, SchemaProblems, validate
 
 REFERENCE_CANDIDATES = (540, 570, 600, 620, 630, 650, 690)
@@ -170,29 +169,19 @@ def _corrected_od(layout: pd.DataFrame, reads: pd.DataFrame, measure: int | None
     flags = reads.pivot(index="well", columns="key", values="flag").reindex(layout["well"])
     used = [_key(measure)] + ([_key(reference)] if reference is not None else [])
     od = values[used[0]] - (values[used[1]] if len(used) > 1 else 0.0)
-    raw_values, raw_flags, read_flags = [], [], []
+    raw_values, raw_flags = [], []
     for vals, flgs in zip(values.to_dict("records"), flags.to_dict("records"), strict=True):
         read = {k: str(f) for k, f in flgs.items() if pd.notna(f)}
         raw_flags.append(read)
         raw_values.append({k: (None if pd.isna(vals[k]) else float(vals[k])) for k in read})
-        read_flags.append(["not_read"] if not read else [f"{read.get(k, 'missing')}_{k}" for k in used if read.get(k) != "ok"])
+    problems = [read_flags(f, measure, reference) for f in raw_flags]
     wells = layout.copy()
     wells["raw_values"] = raw_values
     wells["raw_flags"] = raw_flags
-    wells["od"] = np.where([bool(f) for f in read_flags], np.nan, od.to_numpy(dtype=float))
-    wells["read_flags"] = read_flags
+    wells["od"] = np.where([bool(p) for p in problems], np.nan, od.to_numpy(dtype=float))
+    wells["read_flags"] = problems
     wells["masked"] = False
     return wells
-
-
-def _none(value) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def _store_plate(
@@ -211,10 +200,7 @@ def _store_plate(
     measure: int | None,
     reference: int | None,
 ) -> Plate:
-    """Add the plate, its wells, its curve fit and its results to the session."""
-    reasons = list(evaluation.reasons)
-    if reference is None:
-        reasons.append("No reference wavelength was subtracted (the file has no reference read).")
+    """Add the plate, its wells (raw values per wavelength), its curve fit and its results to the session."""
     row = Plate(
         file_sha256=digest,
         index_in_file=index,
@@ -235,20 +221,16 @@ def _store_plate(
         measure_nm=measure,
         reference_nm=reference,
         status="evaluated",
-        verdict=evaluation.verdict,
-        verdict_reasons=reasons,
         qc_policy=evaluation_policy(template.policy),
         ingested_by=actor,
     )
     session.add(row)
     session.flush()
-    sample_ids = _sample_ids(session, wells["sample_id"].dropna().unique().tolist())
-    evaluated = evaluation.wells.set_index("well")
+    ids = sample_ids(session, wells["sample_id"].dropna().unique().tolist())
+    rows = []
     for w in wells.itertuples(index=False):
         code = None if pd.isna(w.sample_id) else str(w.sample_id)
-        e = evaluated.loc[w.well]
-        flags = list(w.read_flags) + [f for f in (e.get("flags") or []) if f not in w.read_flags]
-        session.add(
+        rows.append(
             Well(
                 plate_id=row.id,
                 position=w.well,
@@ -256,62 +238,18 @@ def _store_plate(
                 col=int(w.col),
                 role=w.role,
                 level=None if pd.isna(w.level) else str(w.level),
-                nominal=_none(w.nominal),
+                nominal=number(w.nominal),
                 dilution=float(w.dilution),
                 sample_code=code,
-                sample_id=sample_ids.get(code) if w.role == "sample" else None,
+                sample_id=ids.get(code) if w.role == "sample" else None,
                 raw_values=w.raw_values,
                 raw_flags=w.raw_flags,
-                od_corrected=_none(w.od),
-                conc_pg_ml=_none(e.get("conc_diluted")),
-                flags=flags or None,
+                od_corrected=number(w.od),
             )
         )
-    fit = evaluation.fit
-    summary = fit.summary()
-    curve = CurveFit(
-        plate_id=row.id,
-        model=fit.model,
-        weighting=fit.weighting,
-        params=summary.get("params"),
-        stderr=summary.get("stderr"),
-        converged=bool(fit.converged),
-        message=fit.message,
-        n_points=int(fit.ndata),
-        df=int(fit.nfree),
-        sse=_none(fit.sse),
-        r2=_none(fit.r2),
-        aic=_none(fit.aic),
-        lloq_pg_ml=_none(evaluation.lloq),
-        uloq_pg_ml=_none(evaluation.uloq),
-        standards=_records(evaluation.standards),
-        engine_version=ENGINE_VERSION,
-    )
-    session.add(curve)
+    session.add_all(rows)
     session.flush()
-    for r in evaluation.results.to_dict("records"):
-        code = None if r["role"] != "sample" or pd.isna(r.get("sample_id")) else str(r["sample_id"])
-        session.add(
-            Result(
-                plate_id=row.id,
-                curve_fit_id=curve.id,
-                role=r["role"],
-                name=str(r["name"]),
-                sample_id=sample_ids.get(code) if code else None,
-                dilution=float(r["dilution"]),
-                n_replicates=int(r["n_replicates"]),
-                mean_od=_none(r.get("mean_od")),
-                sd_od=_none(r.get("sd_od")),
-                cv_pct=_none(r.get("cv_pct")),
-                conc_pg_ml=_none(r.get("conc")),
-                censoring=str(r.get("censoring") or "none"),
-                lloq_pg_ml=_none(r.get("lloq")),
-                uloq_pg_ml=_none(r.get("uloq")),
-                nominal_pg_ml=_none(r.get("nominal")),
-                recovery_pct=_none(r.get("recovery_pct")),
-                flags=list(r.get("flags") or []) or None,
-            )
-        )
+    store_evaluation(session, row, rows, evaluation)
     audit.record(
         session,
         actor,
@@ -319,7 +257,7 @@ def _store_plate(
         "plate",
         row.id,
         after={"file": src, "sha256": digest, "plate": plate.name, "template": template.name, "verdict": row.verdict},
-        detail="; ".join(reasons) or None,
+        detail="; ".join(row.verdict_reasons or []) or None,
     )
     session.flush()
     return row
@@ -332,26 +270,3 @@ def evaluation_policy(policy: QcPolicy) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(policy).items()}
 
 
-def _sample_ids(session: Session, codes: list[str]) -> dict[str, int]:
-    """Sample code -> sample.id for the codes already in a manifest."""
-    if not codes:
-        return {}
-    rows = session.exec(select(Sample.code, Sample.id).where(Sample.code.in_(codes))).all()
-    return {code: sid for code, sid in rows}
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
-    """A DataFrame as JSON-ready records (NaN -> None, numpy scalars -> Python)."""
-    out = []
-    for record in df.to_dict("records"):
-        clean = {}
-        for k, v in record.items():
-            if isinstance(v, (np.generic,)):
-                v = v.item()
-            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-                v = None
-            if v is pd.NA:
-                v = None
-            clean[str(k)] = v
-        out.append(clean)
-    return out

@@ -1,0 +1,67 @@
+"""The re-assay worklist: samples above the ULOQ (dilute more), below the LLOQ (dilute less) or with a high CV."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+from sqlmodel import Session, select
+
+from labdb.export import neutralise_formulas
+from labdb.models import CurveFit, Plate, Result
+
+COLUMNS = ["sample_id", "reason", "current_dilution", "suggested_dilution", "bdnf_pg_ml", "lloq_pg_ml", "uloq_pg_ml",
+           "cv_pct", "plate_id", "plate_name", "read_time", "note"]
+
+
+def _step(ratio: float) -> int:
+    """The power-of-two dilution step that moves a value by at least `ratio` (2 at least)."""
+    return 2 ** max(1, math.ceil(math.log2(ratio))) if ratio > 0 and math.isfinite(ratio) else 4
+
+
+def suggest(row: pd.Series) -> tuple[str, float, str]:
+    """(reason, suggested dilution, note) for one result that needs re-assay."""
+    dilution = float(row["dilution"])
+    conc, lloq, uloq = row["bdnf_pg_ml"], row["lloq_pg_ml"], row["uloq_pg_ml"]
+    if row["censoring"] == "above_uloq":
+        factor = _step(conc / (0.5 * uloq)) if pd.notna(conc) and pd.notna(uloq) and uloq > 0 else 4
+        return "above_uloq", dilution * factor, "re-assay at a higher dilution, aiming at mid-curve"
+    if row["censoring"] == "below_lloq":
+        factor = _step(2 * lloq / conc) if pd.notna(conc) and conc > 0 and pd.notna(lloq) else 4
+        suggested = max(1.0, dilution / factor)
+        note = "re-assay at a lower dilution" if suggested < dilution else "already undiluted: report as below LLOQ"
+        return "below_lloq", suggested, note
+    return "high_cv", dilution, "repeat at the same dilution (replicates disagree)"
+
+
+def worklist(session: Session) -> pd.DataFrame:
+    """Samples whose latest measurement on a non-rejected plate needs re-assay, with a suggested dilution."""
+    stmt = (
+        select(Result.name.label("sample_id"), Result.dilution, Result.conc_pg_ml.label("bdnf_pg_ml"),
+               Result.lloq_pg_ml, Result.uloq_pg_ml, Result.cv_pct, Result.censoring, Result.flags,
+               Plate.id.label("plate_id"), Plate.name.label("plate_name"), Plate.read_time)
+        .join(Plate, Plate.id == Result.plate_id)
+        .join(CurveFit, CurveFit.id == Result.curve_fit_id)
+        .where(Result.role == "sample", CurveFit.is_current.is_(True), Plate.status != "rejected")
+        .order_by(Plate.read_time, Plate.id)
+    )
+    df = pd.read_sql(stmt, session.connection())
+    if df.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    latest = df.groupby("sample_id", sort=False).tail(1)  # a later good measurement clears earlier problems
+    flags = latest["flags"].map(lambda f: f if isinstance(f, list) else [])
+    needs = latest["censoring"].isin(["above_uloq", "below_lloq"]) | flags.map(lambda f: "cv_high" in f)
+    todo = latest[needs].copy()
+    if todo.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    todo[["reason", "suggested_dilution", "note"]] = pd.DataFrame(
+        [suggest(r) for _, r in todo.iterrows()], index=todo.index, columns=["reason", "suggested_dilution", "note"]
+    )
+    todo = todo.rename(columns={"dilution": "current_dilution"})
+    return todo[COLUMNS].sort_values(["reason", "sample_id"]).reset_index(drop=True)
+
+
+def write_worklist(df: pd.DataFrame, out: Path) -> None:
+    """CSV, with spreadsheet formulas neutralised."""
+    neutralise_formulas(df).to_csv(out, index=False)
