@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 import re
 from datetime import date, datetime, time
@@ -228,3 +230,27 @@ def expand_flags(
         for w in targets:
             out[well, w] = flag
     return out
+
+
+@dataclass
+class CellTable:
+    """The cells of a text file or of one worksheet, and how to point at a cell in a message."""
+
+    rows: list[list[object]]
+    sheet: str | None = None  # None for a text file
+    decimal: str | None = None  # ',' for a file written with decimal commas
+
+    def where(self, r: int, c: int) -> str:
+        """'line 5' in a text file, "sheet 'Plate', cell C5" in a workbook (r, c are 0-based)."""
+        if self.sheet is None:
+            return f"line {r + 1}"
+        letters, n = "", c + 1
+        while n:
+            n, rem = divmod(n - 1, 26)
+            letters = chr(65 + rem) + letters
+        return f"sheet '{self.sheet}', cell {letters}{r + 1}"
+
+    def cell(self, r: int, c: int) -> object:
+        """The cell at (r, c), '' beyond the end of the table or of a row."""
+        row = self.rows[r] if r < len(self.rows) else []
+        return row[c] if c < len(row) else ""

@@ -11,13 +11,13 @@ import csv
 import io
 import re
 import string
-from dataclasses import dataclass
 from pathlib import PurePath
 
 import numpy as np
 
 from labdb.errors import InputError
 from labdb.readers.base import (
+    CellTable,
     INVALID_MARKERS,
     ROW_LETTERS,
     SNIFF_BYTES,
@@ -43,28 +43,7 @@ _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 _WRITE_MARKERS = {"overflow": "OVRFLW", "missing": "", "invalid": "?????"}
 
 
-@dataclass
-class _Table:
-    """The cells of a CSV file or of one worksheet, and how to point at a cell in a message."""
-
-    rows: list[list[object]]
-    sheet: str | None = None  # None for CSV
-    decimal: str | None = None
-
-    def where(self, r: int, c: int) -> str:
-        """'line 5' in a CSV file, "sheet 'Plate', cell C5" in a workbook (r, c are 0-based)."""
-        if self.sheet is None:
-            return f"line {r + 1}"
-        letters, n = "", c + 1
-        while n:
-            n, rem = divmod(n - 1, 26)
-            letters = chr(65 + rem) + letters
-        return f"sheet '{self.sheet}', cell {letters}{r + 1}"
-
-    def cell(self, r: int, c: int) -> object:
-        """The cell at (r, c), '' beyond the end of a row."""
-        row = self.rows[r] if r < len(self.rows) else []
-        return row[c] if c < len(row) else ""
+_Table = CellTable
 
 
 def sniff(data: bytes, filename: str) -> bool:

@@ -33,6 +33,7 @@ import numpy as np
 from labdb.errors import InputError
 from labdb.readers import tecan_magellan as magellan
 from labdb.readers.base import (
+    CellTable,
     INVALID_MARKERS,
     SNIFF_BYTES,
     cell_text,
@@ -57,28 +58,8 @@ _DOT_NUMBER, _COMMA_NUMBER = re.compile(r"-?\d+\.\d+"), re.compile(r"-?\d+,\d+")
 Cell = tuple[float | None, str]  # (value, flag)
 
 
-@dataclass
-class _Table:
-    """The cells of one worksheet or of a text file, and how to point at a cell in a message."""
-
-    rows: list[list[object]]
-    sheet: str | None = None  # None for a text file
-    decimal: str | None = None  # ',' for a text file written with decimal commas
-
-    def where(self, r: int, c: int) -> str:
-        """'line 5' in a text file, "sheet 'Sheet2', cell B25" in a workbook (r, c are 0-based)."""
-        if self.sheet is None:
-            return f"line {r + 1}"
-        letters, n = "", c + 1
-        while n:
-            n, rem = divmod(n - 1, 26)
-            letters = chr(65 + rem) + letters
-        return f"sheet '{self.sheet}', cell {letters}{r + 1}"
-
-    def cell(self, r: int, c: int) -> object:
-        """The cell at (r, c), '' beyond the end of the table or of a row."""
-        row = self.rows[r] if r < len(self.rows) else []
-        return row[c] if c < len(row) else ""
+class _Table(CellTable):
+    """A worksheet or text file's cells (see base.CellTable), with the texts of a row."""
 
     def texts(self, r: int) -> list[str]:
         """The non-empty cells of row r as text."""

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import table_counts
 from labdb.cli import app
-from labdb.readers import gen5, grid
+from labdb.readers import gen5
 
 runner = CliRunner()
 TEMPLATES = Path(__file__).resolve().parents[2] / "plate_templates"
