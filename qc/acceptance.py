@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from qc.curves import CurveFit, fit_curve, normalize_weighting
+from qc.curves import AUTO, CurveFit, fit_curve, normalize_weighting
 from qc.models import get_model
 
 ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
@@ -32,7 +32,7 @@ RESULT_COLUMNS = [
 class QcPolicy:
     """Every acceptance threshold for one assay; a template's [qc] table overrides fields via `from_dict`."""
 
-    model: str = "4pl"
+    model: str = "4pl"  # "4pl", "5pl" or "auto" (per plate, qc.batchfit.select_model)
     weighting: str = "1/y2"
     blank: str = "zero_standard"  # or "subtract": mean blank OD off every well, blanks leave the fit
     standard_recovery_pct: float = 20.0
@@ -50,10 +50,12 @@ class QcPolicy:
     require_controls: bool = False
     sample_cv_max_pct: float = 15.0
     bridge_cv_max_pct: float = 15.0
+    auto_mask: bool = True  # mask failing standards (worst first) while the 75% / 6-level rule allows
 
     def __post_init__(self) -> None:
         anchors = (self.anchor_levels,) if isinstance(self.anchor_levels, str) else self.anchor_levels
-        object.__setattr__(self, "model", get_model(self.model).name)
+        auto = str(self.model).strip().lower() == AUTO  # 4PL or 5PL per plate, see qc.batchfit.select_model
+        object.__setattr__(self, "model", AUTO if auto else get_model(self.model).name)
         object.__setattr__(self, "weighting", normalize_weighting(self.weighting))
         object.__setattr__(self, "anchor_levels", tuple(str(v) for v in anchors))
         if self.blank not in BLANK_MODES:
@@ -158,6 +160,7 @@ def _prepare_wells(wells: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("every dilution must be a positive number.")
     w["role"] = roles.astype(str).to_numpy()
     w["_valid"] = ~w["masked"] & np.isfinite(w["od"])
+    w["mask_reason"] = w["mask_reason"].astype(object) if "mask_reason" in w else pd.Series([None] * len(w), dtype=object)
     w["_level"] = _text(w["level"])
     w["_sample"] = _text(w["sample_id"])
     names = [s if r == "sample" else lv for r, s, lv in zip(w["role"], w["_sample"], w["_level"], strict=True)]
@@ -168,21 +171,15 @@ def _prepare_wells(wells: pd.DataFrame) -> pd.DataFrame:
 def _calibrate(
     w: pd.DataFrame, policy: QcPolicy, failures: list[str], warnings: list[str]
 ) -> tuple[CurveFit, pd.DataFrame, float, float]:
-    """Fit the curve and judge the standards.
-
-    Automatic masking of failing standards (a later issue) belongs here: mask the worst failing level
-    (within what the 75% / 6-level rule allows, with a recorded reason), refit, and judge again.
-    """
-    in_fit = w["_valid"] & w["role"].eq("standard") & w["nominal"].notna()
-    if policy.blank == "zero_standard":
-        in_fit |= w["_valid"] & w["role"].eq("blank")
-    x = w.loc[in_fit, "nominal"].fillna(0.0).where(w.loc[in_fit, "role"].ne("blank"), 0.0)
-    fit = fit_curve(x.to_numpy(), w.loc[in_fit, "od_net"].to_numpy(), policy.model, policy.weighting)
+    """Fit the curve, mask failing standards as far as the rule allows (with reasons), and judge the standards."""
+    fit = _fit_standards(w, policy)
+    standards = _judge_standards(w, fit, policy)
+    if policy.auto_mask and fit.converged:
+        fit, standards = _auto_mask(w, policy, fit, standards, warnings)
     if not fit.converged:
         failures.append(f"Standard curve: the fit failed ({fit.message.rstrip('.')}).")
     elif fit.message != "converged.":
         warnings.append(f"Standard curve: {fit.message}")
-    standards = _judge_standards(w, fit, policy)
     passed = standards.loc[standards["passed"], "nominal"]
     lloq = float(passed.min()) if len(passed) else float("nan")
     uloq = float(passed.max()) if len(passed) else float("nan")
@@ -198,6 +195,60 @@ def _calibrate(
     if fit.converged and len(bad):
         warnings.append("Failing standard levels: " + "; ".join(f"{lv} ({r})" for lv, r in zip(bad["level"], bad["reason"], strict=True)) + ".")
     return fit, standards, lloq, uloq
+
+
+def _fit_standards(w: pd.DataFrame, policy: QcPolicy) -> CurveFit:
+    """The curve through the valid standard wells (and the blanks as x = 0 when they are the zero standard)."""
+    in_fit = w["_valid"] & w["role"].eq("standard") & w["nominal"].notna()
+    if policy.blank == "zero_standard":
+        in_fit |= w["_valid"] & w["role"].eq("blank")
+    x = w.loc[in_fit, "nominal"].fillna(0.0).where(w.loc[in_fit, "role"].ne("blank"), 0.0)
+    return fit_curve(x.to_numpy(), w.loc[in_fit, "od_net"].to_numpy(), policy.model, policy.weighting)
+
+
+def _standard_keys(w: pd.DataFrame) -> pd.Series:
+    """The level name of each standard well (its nominal when the level is unnamed), as `_judge_standards` groups them."""
+    return pd.Series([lv if lv is not None else f"{n:g}" for lv, n in zip(w["_level"], w["nominal"], strict=True)], index=w.index)
+
+
+def _auto_mask(
+    w: pd.DataFrame, policy: QcPolicy, fit: CurveFit, standards: pd.DataFrame, warnings: list[str]
+) -> tuple[CurveFit, pd.DataFrame]:
+    """Mask failing standards, worst first, and refit: a single stray replicate when its partner passes, else the
+    whole level while at least max(standard_min_pass_levels, 75%) of the levels stay. Sets w.masked/mask_reason."""
+    total = int(standards["counted"].sum())
+    keep = max(policy.standard_min_pass_levels, math.ceil(policy.standard_min_pass_fraction * total - 1e-9))
+    keys = _standard_keys(w)
+    tried: set[str] = set()
+    for _ in range(int(w["role"].eq("standard").sum())):
+        counted = standards[standards["counted"]]
+        failing = counted[~counted["passed"] & (counted["n"] > 0) & ~counted["level"].isin(tried)]
+        if failing.empty or not fit.converged:
+            break
+        worst = failing.loc[(failing["recovery_pct"] - 100).abs().fillna(np.inf).idxmax()]
+        level, nominal = str(worst["level"]), float(worst["nominal"])
+        limit = policy.standard_recovery_pct
+        rows = w.index[w["_valid"] & w["role"].eq("standard") & keys.eq(level)]
+        recovery = np.asarray(fit.inverse(w.loc[rows, "od_net"].to_numpy()), dtype=float) / nominal * 100
+        error = np.where(np.isfinite(recovery), np.abs(recovery - 100), np.inf)
+        others_ok = len(rows) >= 2 and np.all(np.sort(error)[:-1] <= limit)
+        levels_left = int((counted["n"] > 0).sum())
+        if others_ok:
+            target, what = [rows[int(np.argmax(error))]], f"{level} replicate"
+        elif levels_left - 1 >= keep:
+            target, what = list(rows), f"standard level {level}"
+        else:
+            tried.add(level)
+            continue
+        shown = f"{recovery[int(np.argmax(error))]:.0f}% of nominal" if np.isfinite(error).all() else "beyond the curve"
+        reason = f"auto-masked: {what} back-calculated at {shown} (limit ±{limit:g}%)"
+        w.loc[target, "masked"] = True
+        w.loc[target, "_valid"] = False
+        w.loc[target, "mask_reason"] = reason
+        warnings.append(f"Auto-masked {', '.join(str(x) for x in w.loc[target, 'well'])}: {reason.removeprefix('auto-masked: ')}.")
+        fit = _fit_standards(w, policy)
+        standards = _judge_standards(w, fit, policy)
+    return fit, standards
 
 
 def _judge_standards(w: pd.DataFrame, fit: CurveFit, policy: QcPolicy) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from scipy.optimize import least_squares
 from qc.models import MODELS, CurveModel, get_model
 
 ENGINE_VERSION = "qc.curves 0.1.0"
+AUTO = "auto"  # model choice: 4PL or 5PL by AIC, see qc.batchfit.select_model
 WEIGHTINGS = ("none", "1/y", "1/y2", "1/var")
 _WEIGHTING_ALIASES = {"1/y^2": "1/y2", "1/y**2": "1/y2", "1/variance": "1/var", "": "none", "unweighted": "none"}
 MONOTONE_TOLERANCE = 0.15  # share of the response range that may run against the overall trend
@@ -201,7 +202,15 @@ def predict_params(model: str, params: Mapping[str, float | None], x: ArrayLike)
 
 
 def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2") -> CurveFit:
-    """Fit a standard curve (x = concentration, y = response); degenerate data give converged=False, never an error."""
+    """Fit a standard curve (x = concentration, y = response); degenerate data give converged=False, never an error.
+
+    model: '4pl', '5pl' or 'auto' (the better of the two by `qc.batchfit.select_model`'s rule).
+    """
+    if str(model).strip().lower() == AUTO:
+        # imported here, not at the top: qc.batchfit imports this module
+        from qc.batchfit import select_model
+
+        return select_model(x, y, weighting)[1]
     curve_model = get_model(model)
     weighting = normalize_weighting(weighting)
     data = prepare_data(curve_model, x, y, weighting)

@@ -126,7 +126,7 @@ def test_one_failing_standard_level_is_allowed_and_named():
     df = simulate_plate()
     s6 = df["level"].eq("S6")
     df.loc[s6, "od"] = df.loc[s6, "od"] * 1.5
-    ev = evaluate_plate(df)
+    ev = evaluate_plate(df, QcPolicy(auto_mask=False))
     failing = ev.standards.loc[~ev.standards["passed"], "level"].tolist()
     assert failing == ["S6"]
     assert ev.verdict == "pass", ev.reasons
@@ -361,3 +361,40 @@ def test_misuse_raises_value_error():
         evaluate_plate(df.drop(columns=["od"]))
     with pytest.raises(ValueError, match="unknown role"):
         evaluate_plate(df.assign(role=df["role"].replace("sample", "smaple")))
+
+
+def test_auto_mask_removes_a_failing_level_with_a_reason_and_refits():
+    df = simulate_plate()
+    s6 = df["level"].eq("S6")
+    df.loc[s6, "od"] = df.loc[s6, "od"] * 1.5
+    plain = evaluate_plate(df, QcPolicy(auto_mask=False))
+    ev = evaluate_plate(df)
+    masked = ev.wells[ev.wells["masked"]]
+    assert set(masked["level"]) == {"S6"} and len(masked) == s6.sum()
+    assert masked["mask_reason"].str.startswith("auto-masked: standard level S6 back-calculated at").all()
+    assert ev.fit.ndata == plain.fit.ndata - s6.sum()
+    assert ev.verdict == "pass" and any(r.startswith("Auto-masked") for r in ev.reasons)
+    assert not df["masked"].any()  # the caller's frame is not changed
+
+
+def test_auto_mask_takes_only_the_stray_replicate_when_its_partner_passes():
+    df = simulate_plate()
+    s3 = df.index[df["level"].eq("S3")]
+    df.loc[s3[0], "od"] = df.loc[s3[0], "od"] * 1.8
+    ev = evaluate_plate(df)
+    masked = ev.wells[ev.wells["masked"]]
+    assert masked["well"].tolist() == [df.loc[s3[0], "well"]]
+    assert "S3 replicate" in masked["mask_reason"].iloc[0]
+    assert ev.standards.set_index("level").loc["S3", "passed"]
+
+
+def test_auto_mask_never_goes_beyond_the_rule():
+    """7 counted levels: at least 6 must stay, so one level at most is masked and two ruined levels fail the plate."""
+    df = simulate_plate()
+    for level, factor in (("S3", 0.55), ("S6", 1.6)):
+        rows = df["level"].eq(level)
+        df.loc[rows, "od"] = df.loc[rows, "od"] * factor
+    ev = evaluate_plate(df)
+    assert ev.fit.converged
+    assert ev.wells.loc[ev.wells["masked"], "level"].nunique() == 1
+    assert ev.verdict == "fail" and any(r.startswith("Standards:") for r in ev.reasons)
