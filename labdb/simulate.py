@@ -336,6 +336,11 @@ def _plates(rng: np.random.Generator, lay: pd.DataFrame, shape: tuple[int, int],
             flags[p][w], od450[p, q] = kind, np.nan
             od630[p, q] = np.nan if kind == "missing" else od630[p, q]
             defects[p].append(f"{kind} read in {w} ({sid})")
+    stray = 1 if n > 2 and fail != 1 and len(levels) >= 3 else None  # a bubble in one S3 standard well
+    if stray is not None:
+        q = pos[std][nom[std] == levels[2]][0]
+        od450[stray, q] += 0.5 * y[stray, q]
+        defects[stray].append(f"bubble in standard well {wells[lay['pos'].to_numpy() == q][0]}: OD450 x1.5 on one S3 replicate")
     od450, od630 = np.round(od450, 4), np.round(od630, 4)
     defects[fail].append("standard preparation error: tubes S3<->S5 and S4<->S6 mixed up; curve fails acceptance")
 

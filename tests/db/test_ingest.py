@@ -110,3 +110,17 @@ def test_wells_link_to_samples_whichever_comes_first(db_url, small_study):
         plate = next(p for p in study.plates if p.name == name)
         expected_unlinked = len(set(plate.plate_map["sample_id"]) & typos)
         assert total - linked == expected_unlinked, name
+
+
+def test_automatic_masks_are_stored_with_their_reason(db_url, small_study):
+    """The simulator puts a bubble in one S3 standard well of the second plate; ingest masks it and says why."""
+    study, paths = small_study
+    assert any("standard well" in d for d in study.plates[1].defects)
+    _ingest(db_url, paths["plates"][1], paths)
+    with session_scope(db_url) as session:
+        masked = session.exec(select(Well).where(Well.masked.is_(True))).all()
+        assert [(w.level, w.masked_by) for w in masked] == [("S3", "auto (qc.acceptance)")]
+        assert masked[0].mask_reason.startswith("auto-masked: S3 replicate back-calculated at")
+        assert masked[0].raw_values["450"] is not None  # the raw reading is still there
+        plate = session.exec(select(Plate)).one()
+        assert plate.verdict == "pass" and any(r.startswith("Auto-masked") for r in plate.verdict_reasons)
