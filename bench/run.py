@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 BENCHMARKS = {
     "ingest": "bench_ingest",
     "parse": "bench_parse",
+    "curves": "bench_curves",
+    "export": "bench_export",
 }
 
 

@@ -142,16 +142,46 @@ def inspect(
 
 @samples_app.command("import")
 def samples_import(manifest: Annotated[Path, typer.Argument(help="Sample manifest, .csv or .xlsx")]) -> None:
-    """Import or update sample metadata; every change is audited."""
-    from labdb.samples import import_manifest
+    """Import or update sample metadata; every change is audited. A file with any problem is rejected whole."""
+    from labdb.samples import import_manifest, unmatched
 
     url = _require_db()
     try:
         with session_scope(url) as session:
             counts = import_manifest(session, manifest, get_settings().user)
+            loose = unmatched(session)
     except LabdbError as exc:
         fail(str(exc))
-    out.print(f"{manifest.name}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+    out.print(f"{manifest.name}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged", markup=False)
+    if loose["not_in_manifest"] or loose["never_measured"]:
+        out.print(f"{len(loose['not_in_manifest'])} plate sample ID(s) in no manifest, {len(loose['never_measured'])} "
+                  "sample(s) never measured: see `labdb samples unmatched`", markup=False)
+
+
+@samples_app.command("unmatched")
+def samples_unmatched(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False) -> None:
+    """Sample IDs on plates that are in no manifest (plate, wells, likely meant ID) and manifest samples never measured."""
+    from labdb.samples import unmatched
+
+    url = _require_db()
+    with session_scope(url) as session:
+        loose = unmatched(session)
+    if as_json:
+        sys.stdout.write(json.dumps(loose, indent=2) + "\n")
+        return
+    if not loose["not_in_manifest"] and not loose["never_measured"]:
+        out.print("Every sample ID on a plate is in a manifest, and every manifest sample has been measured.")
+        return
+    if loose["not_in_manifest"]:
+        table = Table("sample ID on plate", "plate", "status", "wells", "did you mean", title="On plates, in no manifest")
+        for r in loose["not_in_manifest"]:
+            table.add_row(r["sample_id"], f"{r['plate_id']} {r['plate_name']}", r["plate_status"], " ".join(r["wells"]), r["did_you_mean"] or "")
+        out.print(table)
+    if loose["never_measured"]:
+        table = Table("sample ID", "subject", "type", "visit", "collected", "notes", title="In a manifest, never measured")
+        for r in loose["never_measured"]:
+            table.add_row(r["sample_id"], r["subject_id"], r["sample_type"], r["visit"] or "", r["collected_at"] or "", r["notes"] or "")
+        out.print(table)
 
 
 @sites_app.command("add")
@@ -258,20 +288,44 @@ def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: s
 
 @app.command()
 def export(
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="FILE.csv, FILE.parquet or FILE.xlsx")],
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="FILE.csv, FILE.parquet or FILE.xlsx (--dictionary: .csv or .xlsx)")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="One row per subject and visit, a column block per sample type")] = False,
+    dictionary: Annotated[bool, typer.Option("--dictionary", help="Print the data dictionary (or write it to --out) instead of data")] = False,
     include_unapproved: Annotated[bool, typer.Option("--include-unapproved", help="Add plates not approved, with their status")] = False,
+    sites: Annotated[list[str] | None, typer.Option("--site", "--study", help="Only samples of this site (repeatable)")] = None,
+    sample_types: Annotated[list[str] | None, typer.Option("--sample-type", help="Only this sample type (repeatable)")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Collected on or after YYYY-MM-DD[ HH:MM]")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Collected on or before YYYY-MM-DD[ HH:MM] (a date: that whole day)")] = None,
 ) -> None:
-    """Export sample results with metadata and provenance."""
-    from labdb.export import export_frame, write_export
+    """Export sample results with every manifest column, provenance and a data dictionary (streamed)."""
+    from labdb.export import ExportFilters, dictionary_frame, parse_when, plan_export, write_dictionary, write_export
 
+    if out_path is None and not dictionary:
+        fail("give --out FILE.csv|.parquet|.xlsx, or --dictionary to see what the columns mean.")
     url = _require_db()
+    actor = get_settings().user
     try:
+        filters = ExportFilters(tuple(sites or ()), tuple(sample_types or ()), parse_when(since), parse_when(until, end=True), include_unapproved)
         with session_scope(url) as session:
-            df = export_frame(session, include_unapproved)
-        write_export(df, out_path)
+            if dictionary:
+                table = dictionary_frame(plan_export(session, filters, wide, actor).columns)
+            else:
+                summary = write_export(session, out_path, filters, wide, actor)
+        if dictionary and out_path is not None:
+            write_dictionary(table, out_path)
     except LabdbError as exc:
         fail(str(exc))
-    out.print(f"{out_path}: {len(df)} rows")
+    if dictionary:
+        if out_path is not None:
+            out.print(f"{out_path}: data dictionary, {len(table)} columns", markup=False)
+            return
+        rich_table = Table("column", "type", "unit", "meaning", title="labdb export" + (" --wide" if wide else ""))
+        for row in table.itertuples(index=False):
+            rich_table.add_row(row.column, row.type, row.unit, row.meaning)
+        out.print(rich_table)
+        return
+    note = (f"; {summary.unlinked} row(s) have a sample ID in no manifest (see `labdb samples unmatched`)" if summary.unlinked else "")
+    out.print(f"{out_path}: {summary.rows} rows from {summary.plates} plate(s){note}", markup=False)
 
 
 @app.command()

@@ -101,24 +101,19 @@ class PlateEvaluation:
     policy: QcPolicy = field(default_factory=QcPolicy)
 
 
-def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy()) -> PlateEvaluation:
-    """Evaluate one plate of wells (see qc.schemas.PlateWells) under `policy`; never raises for bad data."""
+def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy(), first_fit: CurveFit | None = None) -> PlateEvaluation:
+    """Evaluate one plate of wells (see qc.schemas.PlateWells) under `policy`; never raises for bad data.
+
+    `first_fit` is the curve through the plate's standards when the caller already fitted it (evaluate_plates).
+    """
     w = _prepare_wells(wells)
     failures: list[str] = []
     warnings: list[str] = []
-    valid = w["_valid"]
-    blank_ods = w.loc[valid & w["role"].eq("blank"), "od"]
-    blank_od = float(blank_ods.mean()) if len(blank_ods) else float("nan")
-    if policy.blank == "subtract":
-        if len(blank_ods) == 0:
-            failures.append("Blanks: blank subtraction is configured but the plate has no valid blank wells.")
-        w["od_net"] = w["od"] - (blank_od if len(blank_ods) else 0.0)
-    else:
-        w["od_net"] = w["od"]
+    blank_od = _net_od(w, policy, failures)
 
-    fit, standards, lloq, uloq = _calibrate(w, policy, failures, warnings)
+    fit, standards, lloq, uloq = _calibrate(w, policy, failures, warnings, first_fit)
 
-    use = valid & w["role"].ne("empty")
+    use = w["_valid"] & w["role"].ne("empty")
     conc = np.full(len(w), np.nan)
     conc[use.to_numpy()] = np.asarray(fit.inverse(w.loc[use, "od_net"].to_numpy()), dtype=float)
     w["conc"] = conc
@@ -132,6 +127,39 @@ def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy()) -> PlateE
         fit=fit, wells=out, standards=standards, results=results, lloq=lloq, uloq=uloq,
         verdict="fail" if failures else "pass", reasons=failures + warnings, blank_od=blank_od, policy=policy,
     )
+
+
+def evaluate_plates(plates: list[pd.DataFrame], policy: QcPolicy = QcPolicy()) -> list[PlateEvaluation]:
+    """Evaluate many plates: their first curves are fitted together by the batched fitter (qc.batchfit)."""
+    from qc.batchfit import fit_curves  # qc.batchfit imports qc.curves, which must not import this module
+
+    if not plates:
+        return []
+    points = []
+    for wells in plates:
+        w = _prepare_wells(wells)
+        _net_od(w, policy, [])
+        x, y = _standard_points(w, policy)
+        points.append((x.to_numpy(dtype=float), y.to_numpy(dtype=float)))
+    width = max(1, max(len(x) for x, _ in points))
+    X, Y = np.full((len(plates), width), np.nan), np.full((len(plates), width), np.nan)
+    for i, (x, y) in enumerate(points):
+        X[i, : len(x)], Y[i, : len(y)] = x, y
+    fits = fit_curves(X, Y, policy.model, policy.weighting)
+    return [evaluate_plate(wells, policy, fit) for wells, fit in zip(plates, fits, strict=True)]
+
+
+def _net_od(w: pd.DataFrame, policy: QcPolicy, failures: list[str]) -> float:
+    """Set w['od_net'] (blank-subtracted when the policy says so); returns the mean valid blank OD."""
+    blank_ods = w.loc[w["_valid"] & w["role"].eq("blank"), "od"]
+    blank_od = float(blank_ods.mean()) if len(blank_ods) else float("nan")
+    if policy.blank == "subtract":
+        if len(blank_ods) == 0:
+            failures.append("Blanks: blank subtraction is configured but the plate has no valid blank wells.")
+        w["od_net"] = w["od"] - (blank_od if len(blank_ods) else 0.0)
+    else:
+        w["od_net"] = w["od"]
+    return blank_od
 
 
 def _text(values: pd.Series) -> list[str | None]:
@@ -169,10 +197,10 @@ def _prepare_wells(wells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _calibrate(
-    w: pd.DataFrame, policy: QcPolicy, failures: list[str], warnings: list[str]
+    w: pd.DataFrame, policy: QcPolicy, failures: list[str], warnings: list[str], first_fit: CurveFit | None = None
 ) -> tuple[CurveFit, pd.DataFrame, float, float]:
     """Fit the curve, mask failing standards as far as the rule allows (with reasons), and judge the standards."""
-    fit = _fit_standards(w, policy)
+    fit = first_fit if first_fit is not None else _fit_standards(w, policy)
     standards = _judge_standards(w, fit, policy)
     if policy.auto_mask and fit.converged:
         fit, standards = _auto_mask(w, policy, fit, standards, warnings)
@@ -197,13 +225,19 @@ def _calibrate(
     return fit, standards, lloq, uloq
 
 
-def _fit_standards(w: pd.DataFrame, policy: QcPolicy) -> CurveFit:
-    """The curve through the valid standard wells (and the blanks as x = 0 when they are the zero standard)."""
+def _standard_points(w: pd.DataFrame, policy: QcPolicy) -> tuple[pd.Series, pd.Series]:
+    """(x, y) of the curve: the valid standard wells, and the blanks as x = 0 when they are the zero standard."""
     in_fit = w["_valid"] & w["role"].eq("standard") & w["nominal"].notna()
     if policy.blank == "zero_standard":
         in_fit |= w["_valid"] & w["role"].eq("blank")
     x = w.loc[in_fit, "nominal"].fillna(0.0).where(w.loc[in_fit, "role"].ne("blank"), 0.0)
-    return fit_curve(x.to_numpy(), w.loc[in_fit, "od_net"].to_numpy(), policy.model, policy.weighting)
+    return x, w.loc[in_fit, "od_net"]
+
+
+def _fit_standards(w: pd.DataFrame, policy: QcPolicy) -> CurveFit:
+    """The curve through the standards (see _standard_points)."""
+    x, y = _standard_points(w, policy)
+    return fit_curve(x.to_numpy(), y.to_numpy(), policy.model, policy.weighting)
 
 
 def _standard_keys(w: pd.DataFrame) -> pd.Series:

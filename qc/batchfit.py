@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -370,10 +369,20 @@ def _build_fits(model, weighting, x, y, valid, w, params, messages) -> list[Curv
     covars = list(covar)
     for i in np.flatnonzero(~has_covar).tolist():
         covars[i] = None
-    as_dicts = lambda rows: map(dict, map(zip, itertools.repeat(names), rows))  # hot loop: no strict zip
     return [  # positional, in CurveFit's field order: a third faster than keywords, which counts at 10,000 fits
         CurveFit(model.name, weighting, prm, se, cv, ok, msg, nd, nd - k, sse_i, r2_i, aic_i)
         for prm, se, cv, ok, msg, nd, sse_i, r2_i, aic_i in zip(
-            as_dicts(params.tolist()), as_dicts(se_rows), covars, np.all(np.isfinite(params), axis=1).tolist(),
+            _dicts(names, params.tolist()), _dicts(names, se_rows), covars, np.all(np.isfinite(params), axis=1).tolist(),
             messages.tolist(), ndata.tolist(), sse.tolist(), r2.tolist(), aic.tolist(), strict=True)
     ]
+
+
+def _dicts(names: tuple[str, ...], rows: list[list]) -> list[dict]:
+    """{name: value} per row; dict displays are three times faster than dict(zip()) for 10,000 rows."""
+    if len(names) == 4:
+        a_, b_, c_, d_ = names
+        return [{a_: a, b_: b, c_: c, d_: d} for a, b, c, d in rows]
+    if len(names) == 5:
+        a_, b_, c_, d_, g_ = names
+        return [{a_: a, b_: b, c_: c, d_: d, g_: g} for a, b, c, d, g in rows]
+    return [dict(zip(names, row, strict=True)) for row in rows]

@@ -67,7 +67,7 @@ def test_ingest_list_approve_export(db_url, small_study, tmp_path):
         assert labdb("export", "--out", target, "--include-unapproved").exit_code == 0
         back = pd.read_parquet(target) if suffix == ".parquet" else pd.read_excel(target, sheet_name=None, engine="openpyxl")
         if suffix == ".xlsx":
-            assert set(back) == {"data", "dictionary"}
+            assert set(back) == {"data", "dictionary", "provenance"}
             back = back["data"]
         assert len(back) >= len(df)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate, standard_levels_pass
+from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate, evaluate_plates, standard_levels_pass
 from qc.models import FIVE_PL, FOUR_PL
 
 TRUE_4PL = (0.05, 1.1, 1500.0, 3.2)
@@ -398,3 +398,14 @@ def test_auto_mask_never_goes_beyond_the_rule():
     assert ev.fit.converged
     assert ev.wells.loc[ev.wells["masked"], "level"].nunique() == 1
     assert ev.verdict == "fail" and any(r.startswith("Standards:") for r in ev.reasons)
+
+
+def test_evaluate_plates_batched_gives_the_same_evaluations_as_one_by_one():
+    plates = [simulate_plate(seed=s) for s in range(12)]
+    plates[3].loc[plates[3]["level"].eq("S6"), "od"] *= 1.5  # one plate with an auto-masked level
+    batched = evaluate_plates(plates)
+    for df, ev in zip(plates, batched, strict=True):
+        single = evaluate_plate(df)
+        assert ev.verdict == single.verdict and ev.reasons == single.reasons
+        assert ev.fit.sse == pytest.approx(single.fit.sse, rel=1e-6)
+        pd.testing.assert_series_equal(ev.results["conc"], single.results["conc"], rtol=1e-5)

@@ -255,6 +255,8 @@ def test_auto_single_and_batched_agree():
         assert fit_curve(X_STD, y, model="auto").params == fit.params
         assert fit_curves(X_STD, y[None], "auto")[0].model == name
     assert select_model(X_STD, ASYMMETRIC[0])[0] == "5pl"
+    flat = fit_curve(X_STD, np.full(16, 0.8), model="auto")  # failures stay data
+    assert (flat.model, flat.converged) == ("4pl", False) and "flat" in flat.message
 
 
 def test_policy_accepts_auto():
