@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labdb.db import session_scope
 from labdb.demo import write_study_files
-from labdb.ingest import ingest_file
+from labdb.ingest import IngestOutcome, ingest_files
 from labdb.migrate import upgrade
 from labdb.samples import import_manifest, set_site
 from labdb.simulate import simulate_study
@@ -33,9 +33,8 @@ def run(args) -> dict[str, str]:
             import_manifest(session, paths["manifest"], actor="bench")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        for plate, path in zip(study.plates, paths["plates"], strict=True):
-            with session_scope(url) as session:
-                ingest_file(session, path, template, plate_map, plate.kit_lot, plate.operator, actor="bench")
+        outcomes = list(ingest_files(url, paths["plates"], template, plate_map, "L2301", "bench", actor="bench"))
+        assert all(isinstance(o, IngestOutcome) and not o.duplicate for _, o in outcomes)
         elapsed = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n = len(study.plates)

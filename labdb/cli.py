@@ -85,7 +85,7 @@ def ingest(
     reader_format: Annotated[str | None, typer.Option("--format", help="Force a reader format instead of detecting it")] = None,
 ) -> None:
     """Parse, evaluate and store reader exports, one transaction per file."""
-    from labdb.ingest import ingest_file
+    from labdb.ingest import IngestOutcome, ingest_files
     from labdb.templates import load_plate_map, load_template
 
     url = _require_db()
@@ -94,28 +94,22 @@ def ingest(
         pmap = load_plate_map(plate_map) if plate_map else None
     except LabdbError as exc:
         fail(str(exc))
-    actor = get_settings().user
     failures = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=len(files) < 2 or not err.is_terminal) as progress:
         task = progress.add_task("ingesting", total=len(files))
-        for path in files:
-            progress.update(task, description=f"ingesting {path.name}")
-            try:
-                if not path.is_file():
-                    raise LabdbError(f"{path}: file not found.")
-                with session_scope(url) as session:
-                    result = ingest_file(session, path, tpl, pmap, kit_lot, operator, actor, reader_format)
-            except LabdbError as exc:
+        results = ingest_files(url, files, tpl, pmap, kit_lot, operator, get_settings().user, reader_format)
+        for path, result in results:
+            progress.update(task, description=f"ingested {path.name}")
+            if not isinstance(result, IngestOutcome):
                 failures += 1
-                err.print(f"error: {exc}", markup=False)
+                err.print(f"error: {result}", markup=False)
+            elif result.duplicate:
+                ids = ", ".join(str(p[0]) for p in result.plates)
+                out.print(f"{path.name}: already ingested (plate {ids}); nothing changed", markup=False)
             else:
-                if result.duplicate:
-                    ids = ", ".join(str(p[0]) for p in result.plates)
-                    out.print(f"{path.name}: already ingested (plate {ids}); nothing changed", markup=False)
-                else:
-                    for pid, name, verdict in result.plates:
-                        out.print(f"{path.name}: plate {pid} '{name}' stored, verdict {verdict}", markup=False)
+                for pid, name, verdict in result.plates:
+                    out.print(f"{path.name}: plate {pid} '{name}' stored, verdict {verdict}", markup=False)
             progress.advance(task)
     if failures:
         raise typer.Exit(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from itertools import groupby
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from labdb.config import resource_dir
 from labdb.db import session_scope
-from labdb.ingest import ingest_file
+from labdb.ingest import IngestOutcome, ingest_files
 from labdb.readers import gen5, grid
 from labdb.review import decide
 from labdb.samples import import_manifest, set_site
@@ -83,14 +84,18 @@ def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console
         import_manifest(session, paths["manifest"], actor="demo")
     outcomes = Counter()
     stored: list[tuple[int, str, SimPlate]] = []
+    runs = groupby(zip(study.plates, paths["plates"], strict=True), key=lambda pp: (pp[0].kit_lot, pp[0].operator))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as progress:
         task = progress.add_task("ingesting demo plates", total=len(study.plates))
-        for plate, path in zip(study.plates, paths["plates"], strict=True):
-            with session_scope(url) as session:
-                result = ingest_file(session, path, template, plate_map, plate.kit_lot, plate.operator, actor=plate.operator)
-            outcomes["already stored" if result.duplicate else "ingested"] += 1
-            stored.extend((pid, verdict, plate) for pid, _, verdict in result.plates)
-            progress.advance(task)
+        for (kit_lot, operator), run in runs:  # consecutive plates of one operator and kit lot, in run order
+            run = list(run)
+            by_path = {path: plate for plate, path in run}
+            for path, result in ingest_files(url, [p for _, p in run], template, plate_map, kit_lot, operator, actor=operator):
+                if not isinstance(result, IngestOutcome):
+                    raise result
+                outcomes["already stored" if result.duplicate else "ingested"] += 1
+                stored.extend((pid, verdict, by_path[path]) for pid, _, verdict in result.plates)
+                progress.advance(task)
     # The PI reviews all but the newest three plates: passing ones approved, failing ones rejected.
     reviewed = stored[: max(len(stored) - 3, 0)]
     with session_scope(url) as session:

@@ -6,7 +6,9 @@ fails at any step leaves the database exactly as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +16,14 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from labdb import audit, rawfiles
-from labdb.errors import InputError
+from labdb.db import session_scope
+from labdb.errors import InputError, LabdbError
 from labdb.fits import number, read_flags, sample_ids, store_evaluation
 from labdb.models import KitLot, Plate, Well
 from labdb.readers.canonical import PlateRead
 from labdb.readers.registry import read_plates
 from labdb.templates import PlateMap, Template, apply_plate_map
-from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate
+from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plates
 from qc.schemas import CanonicalReads, PlateResults, PlateWells, SchemaProblems, validate
 
 REFERENCE_CANDIDATES = (540, 570, 600, 620, 630, 650, 690)
@@ -37,6 +40,96 @@ class IngestOutcome:
     plates: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+@dataclass
+class StagedPlate:
+    """One plate read with its layout-applied wells, ready to be evaluated."""
+
+    read: PlateRead
+    wells: pd.DataFrame
+    measure: int | None
+    reference: int | None
+    evaluation: PlateEvaluation | None = None
+
+
+@dataclass
+class StagedFile:
+    """A parsed reader file waiting for evaluation and storage (or a duplicate of a stored one)."""
+
+    path: Path
+    data: bytes
+    digest: str
+    plates: list[StagedPlate] = field(default_factory=list)
+    duplicate: IngestOutcome | None = None
+    error: InputError | None = None  # set by evaluate_staged when the results fail their schema
+
+    @property
+    def src(self) -> str:
+        return self.path.name
+
+
+def stage_file(
+    session: Session, path: Path, template: Template, plate_map: PlateMap | None = None,
+    kit_lot: str | None = None, reader_format: str | None = None,
+) -> StagedFile:
+    """Read, check and lay out one file (reads the database, never writes it); InputError names the file."""
+    path = Path(path)
+    src = path.name
+    data = rawfiles.read_upload(path, "reader file")
+    digest = rawfiles.sha256_of(data)
+    staged = StagedFile(path, data, digest)
+    existing = session.exec(select(Plate.id, Plate.name, Plate.verdict).where(Plate.file_sha256 == digest)).all()
+    if existing:
+        staged.duplicate = IngestOutcome(src, digest, True, [(pid, name, verdict or "") for pid, name, verdict in existing])
+        return staged
+    lot = session.exec(select(KitLot).where(KitLot.lot == kit_lot)).first() if kit_lot else None
+    with _named(src):
+        for plate in read_plates(data, src, reader_format):
+            staged.plates.append(_layout(plate, template, plate_map, lot, src))
+    return staged
+
+
+def evaluate_staged(files: list[StagedFile], template: Template) -> None:
+    """Evaluate every plate of the staged files; the first curves are fitted in one batch (qc.batchfit).
+
+    A file whose results fail their schema gets `error` set; the others are unaffected.
+    """
+    plates = [p for f in files if f.duplicate is None for p in f.plates]
+    evaluations = evaluate_plates([p.wells for p in plates], template.policy)
+    for plate, evaluation in zip(plates, evaluations, strict=True):
+        plate.evaluation = evaluation
+    for f in files:
+        try:
+            with _named(f.src):
+                for p in f.plates:
+                    validate(p.evaluation.results, PlateResults, f"{f.src} (plate '{p.read.name}', template {template.filename})")
+        except InputError as exc:
+            f.error = exc
+
+
+def store_staged(
+    session: Session, staged: StagedFile, template: Template, plate_map: PlateMap | None = None,
+    kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown",
+) -> IngestOutcome:
+    """Add an evaluated file to `session` (the caller commits once per file)."""
+    if staged.duplicate is not None:
+        return staged.duplicate
+    if staged.error is not None:
+        raise staged.error
+    if session.exec(select(Plate.id).where(Plate.file_sha256 == staged.digest)).first() is not None:
+        return stage_file(session, staged.path, template, plate_map, kit_lot).duplicate  # stored meanwhile
+    lot = _kit_lot(session, kit_lot, template) if kit_lot else None
+    rawfiles.store(session, staged.data, "reader_export", staged.src, actor)
+    rawfiles.store(session, template.content, "template", template.filename, actor)
+    if plate_map is not None:
+        rawfiles.store(session, plate_map.content, "plate_map", plate_map.filename, actor)
+    outcome = IngestOutcome(staged.src, staged.digest, False)
+    for index, p in enumerate(staged.plates):
+        row = _store_plate(session, p.read, p.wells, p.evaluation, index, staged.digest, staged.src, template,
+                           plate_map, lot, operator, actor, p.measure, p.reference)
+        outcome.plates.append((row.id, row.name, row.verdict or ""))
+    return outcome
+
+
 def ingest_file(
     session: Session,
     path: Path,
@@ -48,34 +141,55 @@ def ingest_file(
     reader_format: str | None = None,
 ) -> IngestOutcome:
     """Parse, evaluate and stage one reader export in `session` (the caller commits or rolls back)."""
-    path = Path(path)
-    src = path.name
-    data = rawfiles.read_upload(path, "reader file")
-    digest = rawfiles.sha256_of(data)
-    existing = session.exec(select(Plate.id, Plate.name, Plate.verdict).where(Plate.file_sha256 == digest)).all()
-    if existing:
-        return IngestOutcome(src, digest, True, [(pid, name, verdict or "") for pid, name, verdict in existing])
+    staged = stage_file(session, path, template, plate_map, kit_lot, reader_format)
+    evaluate_staged([staged], template)
+    return store_staged(session, staged, template, plate_map, kit_lot, operator, actor)
+
+
+def ingest_files(
+    url: str,
+    paths: list[Path],
+    template: Template,
+    plate_map: PlateMap | None = None,
+    kit_lot: str | None = None,
+    operator: str | None = None,
+    actor: str = "unknown",
+    reader_format: str | None = None,
+    batch: int = 250,
+) -> Iterator[tuple[Path, IngestOutcome | LabdbError]]:
+    """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
+
+    Yields (path, outcome) or (path, the error that kept that file out); a bad file never stops the others.
+    """
+    for start in range(0, len(paths), batch):
+        staged: list[StagedFile] = []
+        for path in paths[start : start + batch]:
+            try:
+                with session_scope(url) as session:
+                    staged.append(stage_file(session, Path(path), template, plate_map, kit_lot, reader_format))
+            except LabdbError as exc:
+                yield Path(path), exc
+        evaluate_staged(staged, template)
+        for item in staged:
+            try:
+                with session_scope(url) as session:
+                    outcome = store_staged(session, item, template, plate_map, kit_lot, operator, actor)
+            except LabdbError as exc:
+                yield item.path, exc
+            else:
+                yield item.path, outcome
+
+
+@contextmanager
+def _named(src: str) -> Iterator[None]:
+    """Turn schema problems and unnamed input errors into InputErrors that start with the file name."""
     try:
-        plates = read_plates(data, src, reader_format)
-        lot = _kit_lot(session, kit_lot, template) if kit_lot else None
-        staged = [_evaluate(plate, template, plate_map, lot, src) for plate in plates]
+        yield
     except SchemaProblems as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(str(exc) if str(exc).startswith(src) else f"{src}: {exc}") from None
     except InputError as exc:
         message = str(exc)
         raise InputError(message if message.startswith(src) else f"{src}: {message}") from None
-
-    rawfiles.store(session, data, "reader_export", src, actor)
-    rawfiles.store(session, template.content, "template", template.filename, actor)
-    if plate_map is not None:
-        rawfiles.store(session, plate_map.content, "plate_map", plate_map.filename, actor)
-    outcome = IngestOutcome(src, digest, False)
-    for index, (plate, wells, evaluation, measure, reference) in enumerate(staged):
-        row = _store_plate(
-            session, plate, wells, evaluation, index, digest, src, template, plate_map, lot, operator, actor, measure, reference
-        )
-        outcome.plates.append((row.id, row.name, row.verdict or ""))
-    return outcome
 
 
 def _kit_lot(session: Session, lot: str, template: Template) -> KitLot:
@@ -88,10 +202,8 @@ def _kit_lot(session: Session, lot: str, template: Template) -> KitLot:
     return row
 
 
-def _evaluate(
-    plate: PlateRead, template: Template, plate_map: PlateMap | None, lot: KitLot | None, src: str
-) -> tuple[PlateRead, pd.DataFrame, PlateEvaluation, int | None, int | None]:
-    """Template + plate map + corrected OD + curve for one plate read; nothing touches the database."""
+def _layout(plate: PlateRead, template: Template, plate_map: PlateMap | None, lot: KitLot | None, src: str) -> StagedPlate:
+    """Template + plate map + corrected OD for one plate read; nothing touches the database."""
     validate(plate.reads, CanonicalReads, f"{src} ({plate.name})")
     if plate.n_wells != template.plate_size:
         raise InputError(
@@ -109,11 +221,8 @@ def _evaluate(
             + (f" and {len(unread) - 8} more" if len(unread) > 8 else "")
             + f", which template {template.filename} uses; check the file or use a template for the wells read."
         )
-    where = f"{src} (plate '{plate.name}', template {template.filename})"
-    validate(wells[WELL_COLUMNS], PlateWells, where)
-    evaluation = evaluate_plate(wells, template.policy)
-    validate(evaluation.results, PlateResults, where)
-    return plate, wells, evaluation, measure, reference
+    validate(wells[WELL_COLUMNS], PlateWells, f"{src} (plate '{plate.name}', template {template.filename})")
+    return StagedPlate(plate, wells, measure, reference)
 
 
 def _apply_lot_nominals(layout: pd.DataFrame, lot: KitLot | None) -> pd.DataFrame:
@@ -265,8 +374,6 @@ def _store_plate(
 
 def evaluation_policy(policy: QcPolicy) -> dict:
     """The QC policy as plain JSON, stored with the plate so its verdict can be explained later."""
-    from dataclasses import asdict
-
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(policy).items()}
 
 

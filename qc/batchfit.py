@@ -70,9 +70,8 @@ def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[s
 
 
 def _prefer_5pl(fit4: CurveFit, fit5: CurveFit, n_levels: int) -> bool:
-    if n_levels < MIN_LEVELS_5PL or not fit5.converged:
-        return False
-    return not fit4.converged or bool(fit4.aic - fit5.aic >= AIC_MARGIN)  # both -inf (exact fits): NaN, so 4PL
+    better = not fit4.converged or fit4.aic - fit5.aic >= AIC_MARGIN  # both AIC -inf (exact fits): NaN, so 4PL
+    return bool(n_levels >= MIN_LEVELS_5PL and fit5.converged and better)
 
 
 def _levels(x: Array, y: Array, valid: NDArray[np.bool_]) -> tuple:
@@ -382,7 +381,5 @@ def _dicts(names: tuple[str, ...], rows: list[list]) -> list[dict]:
     if len(names) == 4:
         a_, b_, c_, d_ = names
         return [{a_: a, b_: b, c_: c, d_: d} for a, b, c, d in rows]
-    if len(names) == 5:
-        a_, b_, c_, d_, g_ = names
-        return [{a_: a, b_: b, c_: c, d_: d, g_: g} for a, b, c, d, g in rows]
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    a_, b_, c_, d_, g_ = names  # the 5PL
+    return [{a_: a, b_: b, c_: c, d_: d, g_: g} for a, b, c, d, g in rows]
