@@ -56,5 +56,9 @@ with left:
         st.warning(f"No usable curve for this plate: {(curve or {}).get('message', 'not fitted')}")
 with right:
     st.altair_chart(charts.plate_heatmap(wells), width="stretch")
+masked = wells[wells["masked"]]
+if not masked.empty:
+    st.subheader("Masked wells")
+    st.dataframe(masked[["position", "role", "level", "od_corrected", "mask_reason"]], hide_index=True, width="stretch")
 st.subheader("Results")
 st.dataframe(data.plate_results(url, plate_id), hide_index=True, width="stretch", key="results_table")

@@ -20,7 +20,7 @@ def curve_chart(wells: pd.DataFrame, curve: pd.DataFrame, lloq: float | None, ul
             x=alt.X("nominal:Q", scale=alt.Scale(type="log"), title="BDNF (pg/mL)"),
             y=alt.Y("od_corrected:Q", title="corrected OD"),
             shape=alt.Shape("status:N"),
-            tooltip=["position", "level", "nominal", "od_corrected", "conc_pg_ml"],
+            tooltip=["position", "level", "nominal", "od_corrected", "conc_pg_ml", "mask_reason"],
         )
     )
     line = alt.Chart(curve).mark_line(color="#444").encode(x="conc:Q", y="od:Q")

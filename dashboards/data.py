@@ -40,7 +40,7 @@ def plates(url: str) -> pd.DataFrame:
 def plate_wells(url: str, plate_id: int) -> pd.DataFrame:
     """Wells of one plate with corrected OD and back-calculated concentration."""
     stmt = select(Well.position, Well.row, Well.col, Well.role, Well.level, Well.nominal, Well.dilution, Well.sample_code,
-                  Well.od_corrected, Well.conc_pg_ml, Well.masked, Well.flags).where(Well.plate_id == plate_id)
+                  Well.od_corrected, Well.conc_pg_ml, Well.masked, Well.mask_reason, Well.flags).where(Well.plate_id == plate_id)
     with engine(url).connect() as conn:
         return pd.read_sql(stmt, conn)
 
@@ -57,7 +57,11 @@ def plate_curve(url: str, plate_id: int) -> dict | None:
 @st.cache_data(ttl=30)
 def plate_results(url: str, plate_id: int) -> pd.DataFrame:
     """Replicate-group results of one plate."""
-    stmt = select(Result.role, Result.name, Result.dilution, Result.n_replicates, Result.mean_od, Result.cv_pct,
-                  Result.conc_pg_ml, Result.censoring, Result.nominal_pg_ml, Result.recovery_pct, Result.flags).where(Result.plate_id == plate_id)
+    stmt = (
+        select(Result.role, Result.name, Result.dilution, Result.n_replicates, Result.mean_od, Result.cv_pct,
+               Result.conc_pg_ml, Result.censoring, Result.nominal_pg_ml, Result.recovery_pct, Result.flags)
+        .join(CurveFit, CurveFit.id == Result.curve_fit_id)
+        .where(Result.plate_id == plate_id, CurveFit.is_current.is_(True))
+    )
     with engine(url).connect() as conn:
         return pd.read_sql(stmt, conn)
