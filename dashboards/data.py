@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
 import pandas as pd
+import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from labdb.config import get_settings
+from labdb import export, samples
+from labdb import worklist as worklists
+from labdb.config import get_settings, resource_dir
 from labdb.db import get_engine
-from labdb.models import CurveFit, KitLot, Plate, Result, Well
+from labdb.models import AuditEvent, CurveFit, KitLot, Plate, Result, Site, Well
 
 
 def database_url() -> str:
@@ -65,3 +72,92 @@ def plate_results(url: str, plate_id: int) -> pd.DataFrame:
     )
     with engine(url).connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+def invalidate() -> None:
+    """Forget every cached query (after a page changed the database)."""
+    st.cache_data.clear()
+
+
+def _session(url: str) -> Session:
+    return Session(engine(url))
+
+
+@st.cache_data(ttl=300)
+def templates() -> dict[str, Path]:
+    """The bundled plate templates (plate_templates/*.toml) by file name."""
+    return {p.name: p for p in sorted(resource_dir("plate_templates").glob("*.toml"))}
+
+
+@st.cache_data(ttl=30)
+def audit_events(url: str, actors: tuple[str, ...] = (), actions: tuple[str, ...] = (), since: datetime | None = None,
+                 until: datetime | None = None, limit: int = 500) -> pd.DataFrame:
+    """Audit events, newest first, filtered in SQL (actor, action and at are indexed)."""
+    stmt = select(AuditEvent.id, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id,
+                  AuditEvent.detail, AuditEvent.before, AuditEvent.after)
+    if actors:
+        stmt = stmt.where(AuditEvent.actor.in_(actors))
+    if actions:
+        stmt = stmt.where(AuditEvent.action.in_(actions))
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at <= until)
+    stmt = stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    with engine(url).connect() as conn:
+        return pd.read_sql(stmt, conn)
+
+
+@st.cache_data(ttl=30)
+def audit_facets(url: str) -> tuple[list[str], list[str]]:
+    """Distinct actors and actions, for the audit filters."""
+    with engine(url).connect() as conn:
+        actors = conn.execute(select(AuditEvent.actor).distinct().order_by(AuditEvent.actor)).scalars().all()
+        actions = conn.execute(select(AuditEvent.action).distinct().order_by(AuditEvent.action)).scalars().all()
+    return list(actors), list(actions)
+
+
+@st.cache_data(ttl=60)
+def sites(url: str) -> list[str]:
+    with engine(url).connect() as conn:
+        return list(conn.execute(select(Site.code).order_by(Site.code)).scalars().all())
+
+
+@st.cache_data(ttl=30)
+def approved_count(url: str) -> int:
+    with engine(url).connect() as conn:
+        return int(conn.execute(select(sa.func.count(Plate.id)).where(Plate.status == "approved")).scalar_one())
+
+
+@st.cache_data(ttl=30)
+def export_frame(url: str, filters: export.ExportFilters | None = None, wide: bool = False) -> pd.DataFrame:
+    """The export (filtered in SQL by labdb.export) as one frame: for previews and the cohort charts."""
+    with _session(url) as session:
+        return export.export_frame(session, filters=filters or export.ExportFilters(), wide=wide)
+
+
+@st.cache_data(ttl=30)
+def export_dictionary(url: str, filters: export.ExportFilters | None = None, wide: bool = False) -> pd.DataFrame:
+    with _session(url) as session:
+        return export.dictionary_frame(export.plan_export(session, filters or export.ExportFilters(), wide).columns)
+
+
+@st.cache_data(ttl=30)
+def export_file(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str) -> bytes:
+    """The export file (.csv, .parquet or .xlsx) exactly as `labdb export` writes it, as bytes."""
+    with tempfile.TemporaryDirectory() as tmp, _session(url) as session:
+        out = Path(tmp) / f"export{suffix}"
+        export.write_export(session, out, filters, wide, actor=actor or "unknown")
+        return out.read_bytes()
+
+
+@st.cache_data(ttl=30)
+def unmatched(url: str) -> dict[str, list[dict]]:
+    with _session(url) as session:
+        return samples.unmatched(session)
+
+
+@st.cache_data(ttl=30)
+def worklist(url: str) -> pd.DataFrame:
+    with _session(url) as session:
+        return worklists.worklist(session)

@@ -1,15 +1,25 @@
-"""The first dashboard page, run headless with Streamlit's AppTest against a real database."""
+"""The dashboards, run headless with Streamlit's AppTest against real databases (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import streamlit.testing.v1.app_test as app_test_module
+from sqlmodel import Session, select
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from labdb.db import get_engine
 from labdb.demo import run_demo
+from labdb.export import LONG_COLUMNS
+from labdb.models import AuditEvent, CurveFit, Plate, Well
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
+PAGES = ["pages/overview.py", "pages/upload.py", "pages/review.py", "pages/worklist.py", "pages/cohort.py",
+         "pages/export.py", "pages/audit.py"]
 
 
 @pytest.fixture
@@ -18,20 +28,150 @@ def demo_db(db_url, tmp_path):
     return db_url
 
 
-def test_empty_database_shows_a_message_not_an_error(db_url):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+@pytest.fixture
+def media(monkeypatch):
+    """The in-memory media storage of each AppTest run (where download buttons put their bytes)."""
+    stores: list[MemoryMediaFileStorage] = []
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            stores.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
+    return stores
+
+
+def _app(actor: str = "tester") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["actor"] = actor
+    return at.run()
+
+
+def _open(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, f"{page}: {at.exception}"
+    return at
+
+
+def _download(stores, button) -> bytes:
+    name = button.proto.url.rsplit("/", 1)[-1]
+    return stores[-1].get_file(name).content
+
+
+def _table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table shown with `column` (dataframes expose no widget key in AppTest)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _session(url: str) -> Session:
+    return Session(get_engine(url))
+
+
+def test_every_page_renders_on_an_empty_database(db_url):
+    at = _app()
     assert not at.exception
     assert any("No plates yet" in i.value for i in at.info)
+    for page in PAGES:
+        _open(at, page)
+        assert at.info or at.title, page  # a message, never an exception
+    _open(at, "pages/audit.py")
+    assert any("No events yet" in i.value for i in at.info)
 
 
-def test_plates_are_listed_and_a_plate_shows_its_curve(demo_db):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def test_every_page_renders_on_a_demo_database_with_exports_and_audit(demo_db, media):
+    at = _app()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = _table(at, "verdict")
     assert len(table) == 4 and set(table["status"]) <= {"approved", "rejected", "evaluated"}
-    select = at.selectbox(key="plate_select")
-    failing = next(i for i, o in enumerate(select.options) if "(fail)" in o)
-    select.select_index(failing).run()
+    for page in PAGES:
+        _open(at, page)
+    _open(at, "pages/review.py")
+    assert len(at.get("vega_lite_chart")) == 3  # curve, OD and CV heatmaps
+    _open(at, "pages/cohort.py")
+    assert len(at.get("vega_lite_chart")) >= 1 and _table(at, "median") is not None
+
+    _open(at, "pages/export.py")
+    data = _download(media, at.get("download_button")[0])
+    csv = pd.read_csv(io.BytesIO(data))
+    assert len(csv) > 0
+    assert list(csv.columns[: len(LONG_COLUMNS) - 6]) == [c.name for c in LONG_COLUMNS[: len(LONG_COLUMNS) - 6]]
+    assert {"sample_id", "bdnf_pg_ml", "plate_id", "raw_file_sha256"} <= set(csv.columns)
+    assert set(csv["plate_status"]) == {"approved"}
+
+    _open(at, "pages/audit.py")
+    with _session(demo_db) as s:
+        stored = s.exec(select(AuditEvent.actor, AuditEvent.action)).all()
+    events = _table(at, "action")
+    assert len(events) == min(len(stored), 500) and "plate.approve" in set(events["action"])
+    at.multiselect(key="audit_actions").set_value(["plate.approve"]).run()
     assert not at.exception
-    assert any("Verdict: fail" in e.value for e in at.error)
-    assert len(at.dataframe[1].value) > 0
+    approvals = _table(at, "action")
+    assert set(approvals["action"]) == {"plate.approve"}
+    assert sorted(approvals["actor"]) == sorted(a for a, act in stored if act == "plate.approve")
+
+
+def test_review_masks_a_well_refits_and_records_decisions(demo_db):
+    with _session(demo_db) as s:
+        plate_id = s.exec(select(Plate.id).where(Plate.status == "evaluated").order_by(Plate.id)).first()
+        fits_before = s.exec(select(CurveFit.id).where(CurveFit.plate_id == plate_id)).all()
+        well = s.exec(select(Well.position).where(Well.plate_id == plate_id, Well.role == "standard", Well.masked.is_(False))
+                      .order_by(Well.id)).first()
+    at = _open(_app("Dr Review"), "pages/review.py")
+    at.selectbox(key="review_plate").set_value(plate_id).run()
+    assert not at.exception
+
+    at.multiselect(key="review_mask_wells").set_value([well])
+    at.text_input(key="review_mask_reason").set_value("bubble in the well")
+    at.button(key="review_mask_submit").click().run()
+    assert not at.exception
+    assert all("Verdict" in e.value for e in at.error)  # no error but a failing verdict
+    assert any("refitted" in s.value for s in at.success)
+    with _session(demo_db) as s:
+        current = s.exec(select(CurveFit.id).where(CurveFit.plate_id == plate_id, CurveFit.is_current.is_(True))).all()
+        assert len(current) == 1 and current[0] not in fits_before
+        assert s.exec(select(Well.masked).where(Well.plate_id == plate_id, Well.position == well)).one()
+
+    at.radio(key="review_decision").set_value("reject").run()
+    at.button(key="review_decide").click().run()  # no comment: refused with the message, nothing changes
+    assert any("needs a reason" in e.value for e in at.error)
+    with _session(demo_db) as s:
+        assert s.get(Plate, plate_id).status == "evaluated"
+
+    at.text_area(key="review_comment").set_value("Standards drifted; repeat.")
+    at.button(key="review_decide").click().run()
+    assert not at.exception
+    with _session(demo_db) as s:
+        plate = s.get(Plate, plate_id)
+        assert plate.status == "rejected" and plate.reviewed_by == "Dr Review"
+        actions = s.exec(select(AuditEvent.action).where(AuditEvent.actor == "Dr Review")).all()
+    assert {"well.mask", "plate.refit", "plate.reject"} <= set(actions)
+
+
+def test_upload_previews_problems_and_ingests_with_the_button(db_url, small_study):
+    _, paths = small_study
+    good = paths["plates"][0]
+    template = Path(paths["template"]).name
+    at = _open(_app("Uploader"), "pages/upload.py")
+    assert any("Drop one or more reader files" in i.value for i in at.info)
+    at.selectbox(key="upload_template_choice").set_value(template)
+    at.file_uploader(key="upload_files").set_value([
+        (good.name, good.read_bytes(), "text/plain"),
+        ("broken.csv", b"this is not a plate\n1,2,3\n", "text/csv"),
+    ])
+    at.file_uploader(key="upload_plate_map").set_value((paths["plate_map"].name, paths["plate_map"].read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception
+    errors = [e.value.replace("\\", "") for e in at.error]  # shown escaped: user text is never markup
+    assert len(errors) == 1 and errors[0].startswith("broken.csv:") and "\n" not in errors[0]
+    assert at.get("vega_lite_chart")  # the good file's heatmap
+    with _session(db_url) as s:
+        assert s.exec(select(Plate.id)).all() == []  # nothing stored by the preview
+
+    at.button(key="upload_ingest").click().run()
+    assert not at.exception
+    result = _table(at, "result")
+    assert list(result["result"]) == ["stored"] and result["file"].iloc[0] == good.name
+    with _session(db_url) as s:
+        plates = s.exec(select(Plate)).all()
+        assert len(plates) == 1 and plates[0].ingested_by == "Uploader" and plates[0].original_filename == good.name

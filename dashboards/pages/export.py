@@ -1,0 +1,64 @@
+"""Export: filter, preview, and download the statistician's export (CSV, Parquet, xlsx) with its data dictionary."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+import streamlit as st
+
+from dashboards import auth, data
+from dashboards.safe import md
+from labdb.errors import InputError
+from labdb.export import ExportFilters, neutralise_formulas
+from qc.schemas import SAMPLE_TYPES
+
+PREVIEW_ROWS = 200
+
+st.title("Export")
+url = data.database_url()
+cols = st.columns(3)
+sites = cols[0].multiselect("Sites", data.sites(url), key="export_sites")
+types = cols[1].multiselect("Sample types", list(SAMPLE_TYPES), key="export_sample_types")
+layout = cols[2].radio("Layout", ["long", "wide"], key="export_layout", horizontal=True,
+                       help="long: one row per sample per plate; wide: one row per subject and visit")
+cols = st.columns(3)
+since = cols[0].date_input("Collected from", value=None, key="export_since")
+until = cols[1].date_input("Collected until", value=None, key="export_until")
+unapproved = cols[2].checkbox("Include plates not yet approved", key="export_unapproved")
+filters = ExportFilters(
+    sites=tuple(sites), sample_types=tuple(types),
+    since=datetime.combine(since, time.min) if since else None,
+    until=datetime.combine(until, time.max) if until else None,
+    include_unapproved=unapproved,
+)
+wide = layout == "wide"
+try:
+    frame = data.export_frame(url, filters, wide)
+except InputError as exc:
+    st.error(md(exc))
+    st.stop()
+
+if frame.empty:
+    st.info("Nothing to export with these filters" + ("" if unapproved else " (only approved plates are exported)") + ".")
+else:
+    st.caption(f"{len(frame)} row(s); showing the first {min(len(frame), PREVIEW_ROWS)}.")
+    st.dataframe(neutralise_formulas(frame.head(PREVIEW_ROWS)), hide_index=True, width="stretch", key="export_preview")
+    who = auth.actor() or "unknown"
+    cols = st.columns(3)
+    for col, (suffix, label, mime) in zip(cols, ((".csv", "CSV", "text/csv"),
+                                                 (".parquet", "Parquet", "application/vnd.apache.parquet"),
+                                                 (".xlsx", "Excel (xlsx)", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))):
+        try:
+            payload = data.export_file(url, filters, wide, suffix, who)
+        except InputError as exc:
+            col.error(md(exc))
+            continue
+        col.download_button(f"Download {label}", payload, file_name=f"bdnf_export_{layout}{suffix}", mime=mime,
+                            key=f"export_download_{suffix[1:]}", on_click="ignore")
+
+st.subheader("Data dictionary")
+dictionary = data.export_dictionary(url, filters, wide)
+st.dataframe(dictionary, hide_index=True, width="stretch", key="export_dictionary")
+st.download_button("Download the dictionary (CSV)", neutralise_formulas(dictionary).to_csv(index=False).encode(),
+                   file_name=f"bdnf_export_{layout}_dictionary.csv", mime="text/csv", key="export_download_dictionary",
+                   on_click="ignore")
