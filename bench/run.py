@@ -17,6 +17,7 @@ BENCHMARKS = {
     "parse": "bench_parse",
     "curves": "bench_curves",
     "export": "bench_export",
+    "batch": "bench_batch",
 }
 
 
