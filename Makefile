@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/labdb dashboard --port $(PORT)
 
 test: $(STAMP)
+	@bash tests/chromium.sh || { echo "make test: Chromium could not be installed" >&2; if [ "$$CI" = "true" ]; then exit 1; fi; }
 	@PG_URL="$$(bash tests/pg_server.sh)" || { \
 	  echo "make test: the PostgreSQL test server could not start" >&2; \
 	  if [ "$$CI" = "true" ]; then exit 1; fi; PG_URL=""; }; \
