@@ -1,4 +1,4 @@
-"""BDNF ELISA QC dashboards: one page per workflow (st.navigation), acting as the name given in the sidebar."""
+"""BDNF ELISA QC dashboards: a login, then one page per workflow (st.navigation), limited to the user's role."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from dashboards import auth
 
 st.set_page_config(page_title="BDNF ELISA QC", layout="wide")
 
-auth.identity_sidebar()  # seam: replace with a login (accounts, roles) in dashboards/auth.py
 PAGES = {
     "Plates": [
-        st.Page("pages/overview.py", title="Overview", url_path="overview", default=True),
-        st.Page("pages/upload.py", title="Upload", url_path="upload"),
-        st.Page("pages/review.py", title="Plate review", url_path="review"),
-        st.Page("pages/worklist.py", title="Worklist", url_path="worklist"),
+        ("overview", st.Page("pages/overview.py", title="Overview", url_path="overview", default=True)),
+        ("upload", st.Page("pages/upload.py", title="Upload", url_path="upload")),
+        ("review", st.Page("pages/review.py", title="Plate review", url_path="review")),
+        ("worklist", st.Page("pages/worklist.py", title="Worklist", url_path="worklist")),
     ],
     "Study": [
-        st.Page("pages/cohort.py", title="Cohort", url_path="cohort"),
-        st.Page("pages/export.py", title="Export", url_path="export"),
+        ("cohort", st.Page("pages/cohort.py", title="Cohort", url_path="cohort")),
+        ("export", st.Page("pages/export.py", title="Export", url_path="export")),
     ],
     "Records": [
-        st.Page("pages/audit.py", title="Audit", url_path="audit"),
+        ("audit", st.Page("pages/audit.py", title="Audit", url_path="audit")),
     ],
 }
-st.navigation(auth.pages_for(auth.current_user(), PAGES)).run()
+user = auth.refreshed_user()
+if user is None:  # nobody logged in: the login page is the only page
+    st.navigation([st.Page(auth.login_page, title="Log in", url_path="login")], position="hidden").run()
+else:  # each page starts with auth.guard(page): the role check and the sidebar with the logout button
+    st.navigation(auth.pages_for(user, PAGES)).run()

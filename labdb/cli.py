@@ -28,6 +28,10 @@ sites_app = typer.Typer(help="Collection sites (their hemisphere sets the season
 app.add_typer(samples_app, name="samples")
 app.add_typer(plates_app, name="plates")
 app.add_typer(sites_app, name="sites")
+qc_app = typer.Typer(help="Quality across plates: Levey-Jennings metrics, guide sets, Westgard rules.", no_args_is_help=True)
+app.add_typer(qc_app, name="qc")
+users_app = typer.Typer(help="Dashboard accounts: technician, pi, statistician, admin.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 out = Console(highlight=False)
 if not out.is_terminal:
@@ -349,7 +353,84 @@ def demo(
         summary = run_demo(url, out_dir, plates, seed, console=out)
     except LabdbError as exc:
         fail(str(exc))
-    out.print(summary)
+    out.print(str(summary))
+    created = [a for a in summary.accounts if a.password is not None]
+    existing = [a for a in summary.accounts if a.password is None]
+    if created:
+        out.print("demo accounts for the dashboard (passwords shown only this once; change one with `labdb users passwd NAME`):")
+        table = Table("name", "role", "password")
+        for a in created:
+            table.add_row(a.name, a.role, a.password)
+        out.print(table)
+    if existing:
+        out.print("demo accounts already exist, passwords unchanged: " + ", ".join(f"{a.name} ({a.role})" for a in existing)
+                  + "; change one with `labdb users passwd NAME`.", markup=False)
+
+
+def _read_password(from_stdin: bool) -> str:
+    """A new password: one line of stdin, or typed twice at a prompt that does not echo."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Login name (recorded in the audit trail)")],
+    role: Annotated[str, typer.Option("--role", help="technician, pi, statistician or admin")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin")] = False,
+) -> None:
+    """Create a dashboard account; the password is asked twice (never echoed) and stored as an argon2 hash."""
+    from labdb.users import add_user
+
+    url = _require_db()
+    try:
+        password = _read_password(password_stdin)
+        with session_scope(url) as session:
+            add_user(session, name, role, password, get_settings().user)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"account {name.strip()} ({role.strip().lower()}) created", markup=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="Login name")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin")] = False,
+) -> None:
+    """Set a new password for an account."""
+    from labdb.users import get_account, set_password
+
+    url = _require_db()
+    with session_scope(url) as session:
+        if get_account(session, name) is None:
+            fail(f"no account named '{name}'; create it with `labdb users add {name} --role ROLE`.")
+    try:
+        password = _read_password(password_stdin)
+        with session_scope(url) as session:
+            set_password(session, name, password, get_settings().user)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"password of {name} changed", markup=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Accounts and their roles (never the password hashes)."""
+    from labdb.users import list_accounts
+
+    url = _require_db()
+    with session_scope(url) as session:
+        accounts = [(a.name, a.role, a.created_at) for a in list_accounts(session)]
+    if not accounts:
+        out.print("No accounts yet: create one with `labdb users add NAME --role admin`.")
+        return
+    table = Table("name", "role", "created")
+    for name, role, created in accounts:
+        table.add_row(name, role, created.isoformat()[:16] if created else "")
+    out.print(table)
 
 
 @app.command()
@@ -365,6 +446,50 @@ def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+@qc_app.command("report")
+def qc_report(
+    lot: Annotated[str | None, typer.Option("--lot", help="Only this kit lot")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only plates read on or after YYYY-MM-DD[ HH:MM]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Re-evaluate the Westgard rules, then print the violations and each metric's mean, SD and CV per kit lot."""
+    from labdb.export import parse_when
+    from labdb.runqc import report
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            data = report(session, lot, parse_when(since))
+    except LabdbError as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    building = [g for g in data["guide_sets"] if g["state"] != "judging"]
+    if building:
+        table = Table("lot", "metric", "level", "approved plates", "why", title="Not judged yet (no usable guide set)")
+        for g in building:
+            why = "guide set still building" if g["state"] == "building" else "every guide-set value is the same (SD 0)"
+            table.add_row(str(g["lot"]), g["metric"], g["level"], f"{g['n']} of {g['needed']}", why)
+        out.print(table)
+    if data["violations"]:
+        table = Table("plate", "read", "lot", "rule", "severity", "metric", "level", "plates", "values", title="Westgard violations")
+        for v in data["violations"]:
+            table.add_row(f"{v['plate_id']} {v['plate']}", (v["read_time"] or "")[:16], str(v["lot"]), v["rule"], v["severity"],
+                          v["metric"], v["level"], " ".join(map(str, v["plate_ids"])), " ".join(f"{x:.4g}" for x in v["values"]))
+        out.print(table)
+    else:
+        out.print("No Westgard violations.")
+    if not data["metrics"]:
+        out.print("No approved plates yet: approve some with `labdb plates approve`.")
+        return
+    table = Table("lot", "metric", "level", "n", "mean", "SD", "CV %", title="Metrics of approved plates")
+    for m in data["metrics"]:
+        fmt = lambda x: "" if x is None else f"{x:.4g}"
+        table.add_row(str(m["lot"]), m["metric"], m["level"], str(m["n"]), fmt(m["mean"]), fmt(m["sd"]), fmt(m["cv_pct"]))
+    out.print(table)
 
 
 def main() -> None:

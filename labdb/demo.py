@@ -3,8 +3,10 @@ through the same code path a technician uses."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections import Counter
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
@@ -20,9 +22,48 @@ from labdb.review import decide
 from labdb.samples import import_manifest, set_site
 from labdb.simulate import SimPlate, Study, simulate_study
 from labdb.templates import load_plate_map, load_template
+from labdb.users import add_user, get_account
 
 TEMPLATE = "bdnf_96_duplicate.toml"
 PI = "dr.pi"
+DEMO_ACCOUNTS = (("tech", "technician"), (PI, "pi"), ("stats", "statistician"), ("admin", "admin"))
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    name: str
+    role: str
+    password: str | None  # None: the account already existed and was left unchanged
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What `run_demo` did; str() is the one-line summary, `accounts` the demo logins (passwords only when new)."""
+
+    text: str
+    accounts: list[DemoAccount] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def passwords(self) -> dict[str, str]:
+        """Name -> password of the accounts created by this run."""
+        return {a.name: a.password for a in self.accounts if a.password is not None}
+
+
+def create_demo_accounts(url: str) -> list[DemoAccount]:
+    """One account per role with a random password; an existing account is left as it is (password not shown)."""
+    accounts = []
+    with session_scope(url) as session:
+        for name, role in DEMO_ACCOUNTS:
+            existing = get_account(session, name)
+            if existing is not None:
+                accounts.append(DemoAccount(name, existing.role, None))
+                continue
+            password = secrets.token_urlsafe(9)
+            add_user(session, name, role, password, actor="demo")
+            accounts.append(DemoAccount(name, role, password))
+    return accounts
 
 
 def write_study_files(study: Study, out_dir: Path) -> dict[str, Path | list[Path]]:
@@ -70,8 +111,9 @@ def _reader_flags(plate: SimPlate) -> dict[str, str]:
     return {(f"{well}@450" if flag == "overflow" else well): flag for well, flag in plate.flags.items()}
 
 
-def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console: Console | None = None) -> str:
-    """Simulate, write and ingest a study; approve passing plates and reject the failing one as a PI would."""
+def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console: Console | None = None) -> DemoSummary:
+    """Simulate, write and ingest a study; approve passing plates and reject the failing one as a PI would; create one
+    account per role (see DemoSummary.accounts: passwords of new accounts, shown once)."""
     console = console or Console()
     study = simulate_study(n_plates=n_plates, seed=seed)
     paths = write_study_files(study, Path(out_dir))
@@ -106,9 +148,11 @@ def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console
         if failing:
             decide(session, failing, "rejected", PI, "Standards out of recovery limits; repeat the plate.")
     verdicts = Counter(verdict for _, verdict, _ in stored)
-    return (
+    accounts = create_demo_accounts(url)
+    return DemoSummary(
         f"demo study in {out_dir}: {len(study.manifest)} samples, {len(study.plates)} plates "
         f"({outcomes['ingested']} ingested, {outcomes['already stored']} already stored); "
         f"verdicts: {verdicts.get('pass', 0)} pass, {verdicts.get('fail', 0)} fail; "
-        f"{len(stored) - len(reviewed)} left for review"
+        f"{len(stored) - len(reviewed)} left for review",
+        accounts,
     )

@@ -9,6 +9,7 @@ from labdb import audit
 from labdb.errors import InputError
 from labdb.fits import store_evaluation
 from labdb.models import Plate, Well, utcnow
+from labdb.runqc import reevaluate
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate
 
 
@@ -75,4 +76,5 @@ def set_masks(session: Session, plate_id: int, positions: list[str], masked: boo
                  before={"verdict": before_verdict, "status": status_before},
                  after={"verdict": evaluation.verdict, "status": plate.status}, detail=reason)
     session.flush()
+    reevaluate(session)  # a refit changes the plate's metrics, so the Westgard rules run again
     return plate

@@ -229,3 +229,58 @@ class AuditEvent(SQLModel, table=True):
     before: dict | None = _json()
     after: dict | None = _json()
     detail: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class QcGuideSet(SQLModel, table=True):
+    """Westgard targets of one metric per kit lot (and control level / pool): the first N approved plates
+    ('first_n', recomputed by labdb.runqc.reevaluate while open) or values a PI entered ('entered').
+    A closed guide set judges the plates read up to ``applies_until``; the next one starts after it."""
+
+    __tablename__ = "guide_set"
+    id: int | None = Field(default=None, primary_key=True)
+    metric: str = Field(max_length=32, index=True)
+    kit_lot_id: int = Field(foreign_key="kit_lot.id", index=True)
+    level: str | None = Field(default=None, max_length=64)
+    mean: float
+    sd: float
+    n: int
+    source: str = Field(max_length=8)
+    plate_ids: list | None = _json()
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = _ts()
+    closed_by: str | None = Field(default=None, max_length=128)
+    applies_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=False))
+
+
+class QcViolation(SQLModel, table=True):
+    """A Westgard rule violation (derived data: labdb.runqc.reevaluate replaces them all).
+    ``plate_id`` is the run that completed the violation; ``plate_ids``/``values`` cover the whole window."""
+
+    __tablename__ = "qc_violation"
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=8)
+    severity: str = Field(max_length=8)
+    metric: str = Field(max_length=32)
+    kit_lot_id: int = Field(foreign_key="kit_lot.id", index=True)
+    level: str | None = Field(default=None, max_length=130)
+    plate_id: int = Field(foreign_key="plate.id", index=True)
+    plate_ids: list | None = _json()
+    values: list | None = _json()
+    z: list | None = _json()
+    detected_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+USER_ROLES = ("technician", "pi", "statistician", "admin")
+
+
+class UserAccount(SQLModel, table=True):
+    """A person who logs in to the dashboard: a unique name, one role and an argon2 password hash (never the password)."""
+
+    __tablename__ = "user_account"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

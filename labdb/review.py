@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from labdb import audit
+from labdb import audit, runqc
 from labdb.errors import InputError
 from labdb.models import Plate, utcnow
 
@@ -23,7 +23,9 @@ def passing_plate_ids(session: Session) -> list[int]:
 
 
 def decide(session: Session, ids: list[int], decision: str, by: str, reason: str | None) -> list[Plate]:
-    """Approve or reject plates. Approving a failed plate needs a reason; rejecting always does."""
+    """Approve or reject plates. Approving a failed plate needs a reason; rejecting always does. Approving a plate
+    that completes a rejecting Westgard violation needs a PI's written override (the reason), which the audit
+    event records with the violations. Westgard violations are re-evaluated before and after the decision."""
     if decision not in ("approved", "rejected"):
         raise ValueError(decision)
     if not by.strip():
@@ -36,6 +38,17 @@ def decide(session: Session, ids: list[int], decision: str, by: str, reason: str
             raise InputError(
                 f"plate {plate.id} ({plate.name}) failed acceptance; approving it needs a written reason (--reason TEXT)."
             )
+    overrides: dict[int, list[dict]] = {}
+    if decision == "approved":
+        runqc.reevaluate(session)
+        overrides = runqc.rejecting_violations(session, [p.id for p in plates if p.status != "approved"])
+        for plate in plates:
+            if overrides.get(plate.id) and not (reason or "").strip():
+                rules = ", ".join(sorted({f"{v['rule']} on {v['metric']}" + (f" {v['level']}" if v["level"] else "") for v in overrides[plate.id]}))
+                raise InputError(
+                    f"plate {plate.id} ({plate.name}) breaks Westgard rules ({rules}); approving it needs a PI's written "
+                    "override (--reason TEXT). See `labdb qc report`."
+                )
     changed = []
     for plate in plates:
         if plate.status == decision:
@@ -46,11 +59,17 @@ def decide(session: Session, ids: list[int], decision: str, by: str, reason: str
         plate.reviewed_at = utcnow()
         plate.review_comment = reason
         session.add(plate)
+        after = {"status": decision, "reviewed_by": by, "review_comment": reason}
+        detail = f"{plate.name} (verdict {plate.verdict})"
+        if overrides.get(plate.id):
+            after["westgard_override"] = overrides[plate.id]
+            detail += f"; Westgard override: {reason}"
         audit.record(
             session, by, "plate.approve" if decision == "approved" else "plate.reject", "plate", plate.id,
-            before=before, after={"status": decision, "reviewed_by": by, "review_comment": reason},
-            detail=f"{plate.name} (verdict {plate.verdict})",
+            before=before, after=after, detail=detail,
         )
         changed.append(plate)
     session.flush()
+    if changed:
+        runqc.reevaluate(session)
     return changed

@@ -7,8 +7,9 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from dashboards import data
+from dashboards import auth, data
 
+auth.guard("audit")  # role check; also draws the sidebar with the logout button
 st.title("Audit trail")
 url = data.database_url()
 actors, actions = data.audit_facets(url)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import charts, data
+from dashboards import auth, charts, data
 
+auth.guard("cohort")  # role check; also draws the sidebar with the logout button
 st.title("Cohort")
 url = data.database_url()
 frame = data.export_frame(url)  # approved plates only, as exported

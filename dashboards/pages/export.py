@@ -14,6 +14,7 @@ from qc.schemas import SAMPLE_TYPES
 
 PREVIEW_ROWS = 200
 
+auth.guard("export")  # role check; also draws the sidebar with the logout button
 st.title("Export")
 url = data.database_url()
 cols = st.columns(3)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import data
+from dashboards import auth, data
 
+auth.guard("overview")  # role check; also draws the sidebar with the logout button
 st.title("BDNF ELISA QC")
 url = data.database_url()
 plates = data.plates(url)

@@ -1,5 +1,5 @@
-"""Plate review: curve, heatmaps, standards, controls and verdict of one plate; mask wells and refit; approve or
-reject with a comment."""
+"""Plate review: curve, heatmaps, standards, controls and verdict of one plate; mask wells and refit (technician,
+PI, admin); approve or reject with a comment (PI, admin only: hidden for other roles and refused by the action)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import streamlit as st
 
 from dashboards import auth, charts, data
 from dashboards.safe import md
+from labdb import users
 from labdb.db import session_scope
 from labdb.errors import InputError
-from labdb.masking import set_masks
-from labdb.review import decide
 from qc.curves import predict_params
 
 FLASH = "review_flash"
 
+auth.guard("review")  # role check; also draws the sidebar with the logout button
 st.title("Plate review")
 url = data.database_url()
 plates = data.plates(url)
@@ -81,42 +81,43 @@ st.dataframe(results, hide_index=True, width="stretch", key="review_results")
 
 who = auth.actor()
 st.subheader("Mask or unmask wells")
-mask_cols = st.columns([2, 1, 3, 1])
-positions = mask_cols[0].multiselect("Wells", wells["position"].tolist(), key="review_mask_wells")
-action = mask_cols[1].radio("Action", ["mask", "unmask"], key="review_mask_action", horizontal=True)
-mask_reason = mask_cols[2].text_input("Reason", key="review_mask_reason", placeholder="e.g. bubble seen in well")
-if mask_cols[3].button("Apply and refit", key="review_mask_submit"):
-    if not who:
-        st.error("Type your name under 'Acting as' in the sidebar first.")
-    elif not positions:
-        st.error("Choose at least one well.")
-    else:
-        try:
-            with session_scope(url) as session:
-                updated = set_masks(session, plate_id, positions, action == "mask", who, mask_reason)
-                verdict = updated.verdict
-        except InputError as exc:
-            st.error(md(exc))
+if not auth.allowed("mask"):
+    st.info("Your role can view plates but not mask wells.")
+else:
+    mask_cols = st.columns([2, 1, 3, 1])
+    positions = mask_cols[0].multiselect("Wells", wells["position"].tolist(), key="review_mask_wells")
+    action = mask_cols[1].radio("Action", ["mask", "unmask"], key="review_mask_action", horizontal=True)
+    mask_reason = mask_cols[2].text_input("Reason", key="review_mask_reason", placeholder="e.g. bubble seen in well")
+    if mask_cols[3].button("Apply and refit", key="review_mask_submit"):
+        if not positions:
+            st.error("Choose at least one well.")
         else:
-            data.invalidate()
-            st.session_state[FLASH] = f"{action.capitalize()}ed {', '.join(positions)} and refitted: verdict {verdict}."
-            st.rerun()
+            try:
+                with session_scope(url) as session:  # the role is checked again, in the database, inside mask_as
+                    updated = users.mask_as(session, who, plate_id, positions, action == "mask", mask_reason)
+                    verdict = updated.verdict
+            except InputError as exc:
+                st.error(md(exc))
+            else:
+                data.invalidate()
+                st.session_state[FLASH] = f"{action.capitalize()}ed {', '.join(positions)} and refitted: verdict {verdict}."
+                st.rerun()
 
 st.subheader("Decision")
+if not auth.allowed("decide"):
+    st.info("Only a PI or an admin can approve or reject plates.")
+    st.stop()
 decision = st.radio("Decision", ["approve", "reject"], key="review_decision", horizontal=True)
 comment = st.text_area("Comment", key="review_comment",
                        help="Needed to reject, and to approve a plate that failed acceptance.")
 if st.button("Record decision", key="review_decide"):
-    if not who:
-        st.error("Type your name under 'Acting as' in the sidebar first.")
+    try:
+        with session_scope(url) as session:  # decide_as checks the role in the database right before deciding
+            changed = users.decide_as(session, who, [plate_id], "approved" if decision == "approve" else "rejected", comment)
+    except InputError as exc:
+        st.error(md(exc))
     else:
-        try:
-            with session_scope(url) as session:
-                changed = decide(session, [plate_id], "approved" if decision == "approve" else "rejected", who, comment)
-        except InputError as exc:
-            st.error(md(exc))
-        else:
-            data.invalidate()
-            st.session_state[FLASH] = (f"Plate {plate_id} {decision}d by {who}." if changed
-                                       else f"Plate {plate_id} was already {plate['status']}; nothing changed.")
-            st.rerun()
+        data.invalidate()
+        st.session_state[FLASH] = (f"Plate {plate_id} {decision}d by {who}." if changed
+                                   else f"Plate {plate_id} was already {plate['status']}; nothing changed.")
+        st.rerun()

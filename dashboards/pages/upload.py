@@ -9,12 +9,14 @@ import streamlit as st
 
 from dashboards import auth, charts, data, uploads
 from dashboards.safe import md
+from labdb.db import session_scope
 from labdb.errors import InputError
 from labdb.templates import load_template
 
 UPLOAD_OWN = "Upload a template…"
 PREVIEW = "upload_preview"  # session state: (fingerprint, previews)
 
+auth.guard("upload")  # role check; also draws the sidebar with the logout button
 st.title("Upload plate-reader files")
 url = data.database_url()
 
@@ -80,9 +82,11 @@ for i, fp in enumerate(previews):
 
 ready = {p.name for p in good}
 if st.button(f"Ingest {len(ready)} file(s)", key="upload_ingest", disabled=not ready):
-    who = auth.actor()
-    if not who:
-        st.error("Type your name under 'Acting as' in the sidebar first.")
+    try:
+        with session_scope(url) as session:  # the role is checked again, in the database, before anything is stored
+            who = auth.require(session, "upload")
+    except InputError as exc:
+        st.error(md(exc))
         st.stop()
     todo = [(n, b) for n, b in pairs if uploads.safe_name(n) in ready]
     bar = st.progress(0.0, text="Storing…")

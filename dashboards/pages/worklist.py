@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import data
+from dashboards import auth, data
 from labdb.export import neutralise_formulas
 
+auth.guard("worklist")  # role check; also draws the sidebar with the logout button
 st.title("Re-assay worklist")
 url = data.database_url()
 todo = data.worklist(url)

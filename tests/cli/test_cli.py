@@ -125,5 +125,7 @@ def test_an_uninitialised_database_says_run_init(tmp_path, monkeypatch):
 def test_init_creates_the_schema(tmp_path, monkeypatch):
     monkeypatch.setenv("LABDB_DATABASE_URL", f"sqlite:///{tmp_path / 'new.sqlite'}")
     result = labdb("init")
-    assert result.exit_code == 0 and "0002" in result.output
+    from labdb.migrate import head_revision
+
+    assert result.exit_code == 0 and f"at revision {head_revision()}" in result.output
     assert table_counts(f"sqlite:///{tmp_path / 'new.sqlite'}")["plate"] == 0

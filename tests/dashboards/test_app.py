@@ -43,8 +43,17 @@ def media(monkeypatch):
 
 
 def _app(actor: str = "tester") -> AppTest:
+    """The app, logged in as an admin account named `actor` (created without an audit event)."""
+    from labdb.config import get_settings
+    from labdb.db import session_scope
+    from labdb.models import UserAccount
+    from labdb.users import get_account
+
+    with session_scope(get_settings().database_url) as s:
+        if get_account(s, actor) is None:
+            s.add(UserAccount(name=actor, role="admin", password_hash="not-a-hash"))
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["actor"] = actor
+    at.session_state["auth_user"] = {"name": actor, "role": "admin"}
     return at.run()
 
 

@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 import labdb.models  # noqa: F401
 from labdb.db import get_engine
-from labdb.migrate import current_revision
+from labdb.migrate import current_revision, head_revision
 
 
 def test_models_and_migrations_agree(db_url):
@@ -19,7 +19,7 @@ def test_models_and_migrations_agree(db_url):
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == head_revision()
 
 
 def test_every_model_table_exists(db_url):

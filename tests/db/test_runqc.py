@@ -1,0 +1,115 @@
+"""Westgard QC across plates on a simulated study: metrics, guide sets, stored violations, the approval override."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from labdb import runqc
+from labdb.cli import app
+from labdb.db import session_scope
+from labdb.demo import run_demo
+from labdb.errors import InputError
+from labdb.models import AuditEvent, KitLot, Plate, QcGuideSet, QcViolation, Result
+from labdb.review import decide
+
+
+@pytest.fixture
+def study(db_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(runqc, "GUIDE_SET_N", 8)  # so that judging starts within a 24-plate demo
+    run_demo(db_url, tmp_path / "demo", 24, 7)
+    return db_url
+
+
+def test_metrics_guide_sets_and_violations_are_stored(study):
+    with session_scope(study) as session:
+        df = runqc.metric_values(session)
+        assert set(df["metric"]) == set(runqc.METRICS)
+        assert set(df.loc[df["metric"] == "control_conc", "level"]) == {"low", "mid", "high"}
+        assert df["status"].isin(["approved", "evaluated"]).all()
+        sets = session.exec(select(QcGuideSet)).all()
+        assert sets and all(s.source == "first_n" and s.n == 8 and len(s.plate_ids) == 8 and s.sd > 0 for s in sets)
+        approved = set(session.exec(select(Plate.id).where(Plate.status == "approved")).all())
+        assert all(set(s.plate_ids) <= approved for s in sets)
+        violations = session.exec(select(QcViolation)).all()
+        assert violations and {v.rule for v in violations} <= {"1-2s", "1-3s", "2-2s", "R-4s", "4-1s", "10x"}
+        before = sorted((v.rule, v.metric, v.level or "", v.plate_id) for v in violations)
+        runqc.reevaluate(session)  # derived data: the same again, not duplicated
+        again = sorted((v.rule, v.metric, v.level or "", v.plate_id) for v in session.exec(select(QcViolation)).all())
+        assert again == before
+        status = runqc.reevaluate(session, n=1000)  # not enough approved plates: say so instead of judging
+        assert (status["state"] == "building").all() and not session.exec(select(QcViolation)).all()
+
+
+def _wild_evaluated_plate(session) -> Plate:
+    """An evaluated (unreviewed) plate whose lot is being judged, with its low control made wild."""
+    status = runqc.reevaluate(session)
+    judged = set(status.loc[status["state"] == "judging", "kit_lot_id"])
+    plate = next(p for p in session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).all()
+                 if p.kit_lot_id in judged and p.verdict == "pass")
+    low = session.exec(select(Result).where(Result.plate_id == plate.id, Result.role == "control", Result.name == "low")).all()
+    for r in low:
+        r.conc_pg_ml = r.conc_pg_ml * 3
+        session.add(r)
+    session.flush()
+    runqc.reevaluate(session)
+    return plate
+
+
+def test_approving_a_plate_with_a_rejecting_violation_needs_a_written_override(study):
+    with session_scope(study) as session:
+        plate = _wild_evaluated_plate(session)
+        pid = plate.id
+        assert ("1-3s", "control_conc", "low") in {(v["rule"], v["metric"], v["level"]) for v in runqc.rejecting_violations(session, [pid])[pid]}
+    with session_scope(study) as session, pytest.raises(InputError, match="Westgard rules.*1-3s on control_conc low.*override"):
+        decide(session, [pid], "approved", "dr.pi", None)
+    with session_scope(study) as session:
+        assert session.get(Plate, pid).status == "evaluated"
+        decide(session, [pid], "approved", "dr.pi", "Low control vial thawed twice; samples unaffected.")
+    with session_scope(study) as session:
+        assert session.get(Plate, pid).status == "approved"
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "plate.approve", AuditEvent.entity_id == str(pid))).one()
+        assert "Westgard override: Low control vial thawed twice" in event.detail
+        assert any(v["rule"] == "1-3s" and v["level"] == "low" for v in event.after["westgard_override"])
+        decide(session, [pid], "rejected", "dr.pi", "repeat it after all")  # re-evaluated: it leaves the series
+        assert not session.exec(select(QcViolation).where(QcViolation.plate_id == pid)).all()
+
+
+def test_closing_a_guide_set_starts_the_next_after_the_newest_plate(study):
+    with session_scope(study) as session:
+        lot_id = session.exec(select(QcGuideSet.kit_lot_id)).first()
+        lot = session.get(KitLot, lot_id).lot
+        def lot_violations():
+            return sorted((v.rule, v.metric, v.level or "", v.plate_id) for v in
+                          session.exec(select(QcViolation).where(QcViolation.kit_lot_id == lot_id)).all())
+
+        before = lot_violations()
+        assert runqc.close_guide_sets(session, lot, "dr.pi") > 0
+        status = runqc.reevaluate(session)
+        assert lot_violations() == before  # the closed sets still judge the plates read up to the close
+        mine = status[(status["kit_lot_id"] == lot_id) & (status["state"] != "no_sd")]  # no_sd: e.g. a fixed LLOQ
+        assert (mine["state"] == "building").all() and (mine["n"] == 0).all()  # the next set waits for new plates
+        open_sets = session.exec(select(QcGuideSet).where(QcGuideSet.kit_lot_id == lot_id, QcGuideSet.closed_at.is_(None))).all()
+        assert not open_sets  # no approved plate read after the close yet
+        with pytest.raises(InputError, match="no kit lot"):
+            runqc.close_guide_sets(session, "NOPE", "dr.pi")
+
+
+def test_qc_report_cli(study):
+    runner = CliRunner()
+    result = runner.invoke(app, ["qc", "report", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["metrics"] and {"lot", "metric", "level", "n", "mean", "sd", "cv_pct"} <= set(data["metrics"][0])
+    lots = {m["lot"] for m in data["metrics"]}
+    one = min(lots)
+    result = runner.invoke(app, ["qc", "report", "--lot", one, "--since", "2000-01-01", "--json"])
+    data = json.loads(result.output)
+    assert {m["lot"] for m in data["metrics"]} == {one} and all(v["lot"] == one for v in data["violations"])
+    result = runner.invoke(app, ["qc", "report"])
+    assert result.exit_code == 0 and "mean" in result.output and "CV %" in result.output
+    result = runner.invoke(app, ["qc", "report", "--since", "yesterday"])
+    assert result.exit_code == 2 and "not a date" in result.output
