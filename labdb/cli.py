@@ -448,6 +448,50 @@ def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
+@qc_app.command("close-guide-sets")
+def qc_close_guide_sets(
+    lot: Annotated[str, typer.Option("--lot", help="Kit lot")],
+    by: Annotated[str, typer.Option("--by", help="Who closes them")] = "",
+) -> None:
+    """Close a kit lot's open guide sets; the next ones are built from the approved plates run after now."""
+    from labdb import audit, runqc
+
+    if not by.strip():
+        fail("say who closes the guide sets with --by NAME.")
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            n = runqc.close_guide_sets(session, lot, by)
+            audit.record(session, by, "guide_set.close", "kit_lot", lot, after={"closed": n})
+            runqc.reevaluate(session)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"kit lot {lot}: {n} guide set(s) closed")
+
+
+@qc_app.command("enter-guide-set")
+def qc_enter_guide_set(
+    lot: Annotated[str, typer.Option("--lot", help="Kit lot")],
+    metric: Annotated[str, typer.Option("--metric", help="control_conc, bridge_conc, blank_od, top_standard_od, curve_c, curve_b, lloq, uloq")],
+    mean: Annotated[float, typer.Option("--mean", help="Target mean")],
+    sd: Annotated[float, typer.Option("--sd", help="Target SD")],
+    level: Annotated[str | None, typer.Option("--level", help="Control level or pool name")] = None,
+    n: Annotated[int, typer.Option("--n", help="Number of runs the targets come from")] = 20,
+    by: Annotated[str, typer.Option("--by", help="Who enters them")] = "",
+) -> None:
+    """Enter a PI's own targets for a metric of a kit lot (closes the open guide set it replaces)."""
+    from labdb import runqc
+
+    url = _require_db()
+    try:
+        with session_scope(url) as session:
+            runqc.enter_guide_set(session, lot, metric, level, mean, sd, n, by)
+            runqc.reevaluate(session)
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"kit lot {lot}: guide set for {metric}{' ' + level if level else ''} entered (mean {mean:g}, SD {sd:g})")
+
+
 @qc_app.command("report")
 def qc_report(
     lot: Annotated[str | None, typer.Option("--lot", help="Only this kit lot")] = None,

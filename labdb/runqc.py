@@ -190,3 +190,36 @@ def report(session: Session, lot: str | None = None, since: datetime | None = No
                     for r in stats.astype(object).to_dict("records")],
         "guide_sets": guides.drop(columns="kit_lot_id").astype(object).to_dict("records"),
     }
+
+
+def enter_guide_set(
+    session: Session, lot: str, metric: str, level: str | None, mean: float, sd: float, n: int, by: str
+) -> QcGuideSet:
+    """A PI's own targets for one metric (and level) of a kit lot; the open guide set they replace is closed."""
+    from labdb import audit
+    from labdb.errors import InputError
+    from labdb.models import utcnow
+
+    kit = session.exec(select(KitLot).where(KitLot.lot == lot)).first()
+    if kit is None:
+        raise InputError(f"no kit lot '{lot}'; see `labdb plates list`.")
+    if metric not in METRICS:
+        raise InputError(f"unknown metric '{metric}'; use one of {', '.join(METRICS)}.")
+    if not (sd > 0 and n >= 2 and mean == mean):
+        raise InputError("a guide set needs a mean, an SD > 0 and n >= 2.")
+    if not by.strip():
+        raise InputError("say who enters the guide set with --by NAME.")
+    level = level or None
+    latest = max((run_order(p) for p in session.exec(select(Plate).where(Plate.kit_lot_id == kit.id)).all()), default=None)
+    for gs in session.exec(select(QcGuideSet).where(QcGuideSet.kit_lot_id == kit.id, QcGuideSet.metric == metric,
+                                                    QcGuideSet.level == level if level else QcGuideSet.level.is_(None),
+                                                    QcGuideSet.closed_at.is_(None))).all():
+        gs.closed_at, gs.closed_by, gs.applies_until = utcnow(), by, latest
+        session.add(gs)
+    entered = QcGuideSet(metric=metric, kit_lot_id=kit.id, level=level, mean=float(mean), sd=float(sd), n=int(n),
+                         source="entered", created_by=by)
+    session.add(entered)
+    session.flush()
+    audit.record(session, by, "guide_set.enter", "guide_set", entered.id,
+                 after={"lot": lot, "metric": metric, "level": level, "mean": mean, "sd": sd, "n": n})
+    return entered

@@ -113,3 +113,22 @@ def test_qc_report_cli(study):
     assert result.exit_code == 0 and "mean" in result.output and "CV %" in result.output
     result = runner.invoke(app, ["qc", "report", "--since", "yesterday"])
     assert result.exit_code == 2 and "not a date" in result.output
+
+
+def test_a_pi_enters_targets_and_closes_guide_sets_from_the_cli(study):
+    runner = CliRunner()
+    with session_scope(study) as session:
+        lot = session.exec(select(KitLot.lot).order_by(KitLot.id)).first()
+    result = runner.invoke(app, ["qc", "enter-guide-set", "--lot", lot, "--metric", "bridge_conc", "--level", "BP1",
+                                 "--mean", "32000", "--sd", "1500", "--by", "dr.pi"])
+    assert result.exit_code == 0, result.output
+    with session_scope(study) as session:
+        entered = session.exec(select(QcGuideSet).where(QcGuideSet.source == "entered")).one()
+        assert (entered.metric, entered.level, entered.mean, entered.sd, entered.closed_at) == ("bridge_conc", "BP1", 32000.0, 1500.0, None)
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "guide_set.enter")).one().actor == "dr.pi"
+    bad = runner.invoke(app, ["qc", "enter-guide-set", "--lot", lot, "--metric", "bridge", "--mean", "1", "--sd", "1", "--by", "x"])
+    assert bad.exit_code == 2 and "unknown metric" in bad.stderr
+    closed = runner.invoke(app, ["qc", "close-guide-sets", "--lot", lot, "--by", "dr.pi"])
+    assert closed.exit_code == 0 and "guide set(s) closed" in closed.output
+    with session_scope(study) as session:
+        assert session.exec(select(QcGuideSet).where(QcGuideSet.source == "entered")).one().closed_by == "dr.pi"
