@@ -14,6 +14,7 @@ PAGES = {
         ("upload", st.Page("pages/upload.py", title="Upload", url_path="upload")),
         ("review", st.Page("pages/review.py", title="Plate review", url_path="review")),
         ("worklist", st.Page("pages/worklist.py", title="Worklist", url_path="worklist")),
+        ("runqc", st.Page("pages/runqc.py", title="Run QC", url_path="runqc")),
     ],
     "Study": [
         ("cohort", st.Page("pages/cohort.py", title="Cohort", url_path="cohort")),

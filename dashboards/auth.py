@@ -23,6 +23,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "cohort": frozenset({"pi", "statistician", "admin"}),
     "export": frozenset({"pi", "statistician", "admin"}),
     "audit": frozenset({"pi", "statistician", "admin"}),
+    "runqc": frozenset({"technician", "pi", "statistician", "admin"}),
 }
 
 

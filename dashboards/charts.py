@@ -84,3 +84,23 @@ def bdnf_by(df: pd.DataFrame, column: str) -> alt.Chart:
         tooltip=["sample_id", "subject_id", "plate_id", "bdnf_pg_ml", "censoring"],
     ).transform_calculate(jitter="random()")
     return alt.layer(box, points).properties(height=300)
+
+
+def levey_jennings(points: pd.DataFrame, mean: float | None, sd: float | None, flagged: set[int]) -> alt.Chart:
+    """Values in run order with the guide set's mean and 1/2/3 SD bands; plates with a violation in red."""
+    df = points.assign(violation=points["plate_id"].isin(flagged).map({True: "violation", False: "in control"}))
+    base = alt.Chart(df).encode(x=alt.X("run_order:T", title="run (read time)"))
+    layers = [
+        base.mark_line(color="#999").encode(y=alt.Y("value:Q", title="value", scale=alt.Scale(zero=False))),
+        base.mark_point(filled=True, size=60).encode(
+            y="value:Q",
+            color=alt.Color("violation:N", scale=alt.Scale(domain=["in control", "violation"], range=["#1f77b4", "#d62728"])),
+            tooltip=["plate", "status", "value", "run_order"],
+        ),
+    ]
+    if mean is not None and sd is not None and sd > 0:
+        lines = pd.DataFrame([{"band": label, "y": mean + k * sd} for k, label in
+                              ((0, "mean"), (1, "+1 SD"), (-1, "-1 SD"), (2, "+2 SD"), (-2, "-2 SD"), (3, "+3 SD"), (-3, "-3 SD"))])
+        dash = alt.condition(alt.datum.band == "mean", alt.value([1, 0]), alt.value([4, 4]))
+        layers.insert(0, alt.Chart(lines).mark_rule(color="#888").encode(y="y:Q", strokeDash=dash, tooltip=["band", "y"]))
+    return alt.layer(*layers).properties(height=320)

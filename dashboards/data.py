@@ -161,3 +161,43 @@ def unmatched(url: str) -> dict[str, list[dict]]:
 def worklist(url: str) -> pd.DataFrame:
     with _session(url) as session:
         return worklists.worklist(session)
+
+
+@st.cache_data(ttl=30)
+def qc_metrics(url: str) -> pd.DataFrame:
+    """Levey-Jennings metrics per plate, kit lot and level, in run order (labdb.runqc.metric_values)."""
+    from labdb import runqc
+
+    with _session(url) as session:
+        return runqc.metric_values(session)
+
+
+@st.cache_data(ttl=30)
+def qc_guide_sets(url: str) -> pd.DataFrame:
+    """Stored guide sets with their kit lot name (open and closed)."""
+    from labdb.models import KitLot, QcGuideSet
+
+    stmt = (
+        select(KitLot.lot, QcGuideSet.metric, QcGuideSet.level, QcGuideSet.mean, QcGuideSet.sd, QcGuideSet.n,
+               QcGuideSet.source, QcGuideSet.created_by, QcGuideSet.closed_at, QcGuideSet.applies_until)
+        .join(KitLot, KitLot.id == QcGuideSet.kit_lot_id)
+        .order_by(KitLot.lot, QcGuideSet.metric, QcGuideSet.level, QcGuideSet.id)
+    )
+    with engine(url).connect() as conn:
+        return pd.read_sql(stmt, conn)
+
+
+@st.cache_data(ttl=30)
+def qc_violations(url: str) -> pd.DataFrame:
+    """Stored Westgard violations with the kit lot and plate names."""
+    from labdb.models import KitLot, QcViolation
+
+    stmt = (
+        select(KitLot.lot, QcViolation.rule, QcViolation.severity, QcViolation.metric, QcViolation.level,
+               QcViolation.plate_id, Plate.name.label("plate"), QcViolation.plate_ids, QcViolation.values)
+        .join(KitLot, KitLot.id == QcViolation.kit_lot_id)
+        .join(Plate, Plate.id == QcViolation.plate_id)
+        .order_by(QcViolation.id)
+    )
+    with engine(url).connect() as conn:
+        return pd.read_sql(stmt, conn)
