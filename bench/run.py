@@ -18,6 +18,7 @@ BENCHMARKS = {
     "curves": "bench_curves",
     "export": "bench_export",
     "batch": "bench_batch",
+    "pages": "bench_pages",
 }
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import select
 
 from labdb import migrate
+from labdb.cli_batch import batch_app
+from labdb.cli_common import database_url, err, fail, out, require_db, safe_url
 from labdb.config import get_settings
 from labdb.db import session_scope
 from labdb.errors import LabdbError
@@ -32,51 +33,17 @@ qc_app = typer.Typer(help="Quality across plates: Levey-Jennings metrics, guide 
 app.add_typer(qc_app, name="qc")
 users_app = typer.Typer(help="Dashboard accounts: technician, pi, statistician, admin.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-
-out = Console(highlight=False)
-if not out.is_terminal:
-    out = Console(highlight=False, width=200)  # pipes and files get whole table cells
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def fail(message: str) -> None:
-    """Print a user error on one line and exit 2."""
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(2)
-
-
-def _url() -> str:
-    return get_settings().database_url
-
-
-def _require_db() -> str:
-    url = _url()
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not Path(url.removeprefix("sqlite:///")).exists():
-        fail(f"the database {url} does not exist; run `labdb init` first.")
-    try:
-        revision = migrate.current_revision(url)
-    except Exception as exc:  # cannot connect at all
-        fail(f"cannot open the database {_safe(url)}: {' '.join(str(exc).split())[:200]}")
-    if revision is None:
-        fail(f"the database {_safe(url)} is not initialised; run `labdb init` first.")
-    return url
-
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
+app.add_typer(batch_app, name="batch")
 
 @app.command()
 def init() -> None:
     """Create or upgrade the database schema (alembic upgrade head)."""
-    url = _url()
+    url = database_url()
     try:
         migrate.upgrade(url)
     except LabdbError as exc:
         fail(str(exc))
-    out.print(f"database {_safe(url)} is at revision {migrate.current_revision(url)}")
+    out.print(f"database {safe_url(url)} is at revision {migrate.current_revision(url)}")
 
 
 @app.command()
@@ -92,7 +59,7 @@ def ingest(
     from labdb.ingest import IngestOutcome, ingest_files
     from labdb.templates import load_plate_map, load_template
 
-    url = _require_db()
+    url = require_db()
     try:
         tpl = load_template(template)
         pmap = load_plate_map(plate_map) if plate_map else None
@@ -143,7 +110,7 @@ def samples_import(manifest: Annotated[Path, typer.Argument(help="Sample manifes
     """Import or update sample metadata; every change is audited. A file with any problem is rejected whole."""
     from labdb.samples import import_manifest, unmatched
 
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             counts = import_manifest(session, manifest, get_settings().user)
@@ -161,7 +128,7 @@ def samples_unmatched(as_json: Annotated[bool, typer.Option("--json", help="Prin
     """Sample IDs on plates that are in no manifest (plate, wells, likely meant ID) and manifest samples never measured."""
     from labdb.samples import unmatched
 
-    url = _require_db()
+    url = require_db()
     with session_scope(url) as session:
         loose = unmatched(session)
     if as_json:
@@ -191,7 +158,7 @@ def sites_add(
     """Add a collection site (or change its hemisphere)."""
     from labdb.samples import set_site
 
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             set_site(session, code, hemisphere, name, get_settings().user)
@@ -203,7 +170,7 @@ def sites_add(
 @plates_app.command("list")
 def plates_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Plates with their status and verdict."""
-    url = _require_db()
+    url = require_db()
     with session_scope(url) as session:
         rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True).order_by(Plate.id)).all()
         records = [
@@ -258,7 +225,7 @@ def plates_mask(
     """Mask wells with a reason (or --unmask them) and refit the plate; the raw values stay as read."""
     from labdb.masking import set_masks
 
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             plate = set_masks(session, plate_id, wells, not unmask, by, reason)
@@ -273,7 +240,7 @@ def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: s
 
     if bool(ids) == bool(all_passing):
         fail("give plate ids or --all-passing (not both).")
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             if all_passing:
@@ -294,21 +261,22 @@ def export(
     sample_types: Annotated[list[str] | None, typer.Option("--sample-type", help="Only this sample type (repeatable)")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Collected on or after YYYY-MM-DD[ HH:MM]")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Collected on or before YYYY-MM-DD[ HH:MM] (a date: that whole day)")] = None,
+    correction: Annotated[int | None, typer.Option("--correction", help="Batch-correction version for bdnf_pg_ml_corrected (default: the latest)")] = None,
 ) -> None:
     """Export sample results with every manifest column, provenance and a data dictionary (streamed)."""
     from labdb.export import ExportFilters, dictionary_frame, parse_when, plan_export, write_dictionary, write_export
 
     if out_path is None and not dictionary:
         fail("give --out FILE.csv|.parquet|.xlsx, or --dictionary to see what the columns mean.")
-    url = _require_db()
+    url = require_db()
     actor = get_settings().user
     try:
         filters = ExportFilters(tuple(sites or ()), tuple(sample_types or ()), parse_when(since), parse_when(until, end=True), include_unapproved)
         with session_scope(url) as session:
             if dictionary:
-                table = dictionary_frame(plan_export(session, filters, wide, actor).columns)
+                table = dictionary_frame(plan_export(session, filters, wide, actor, correction).columns)
             else:
-                summary = write_export(session, out_path, filters, wide, actor)
+                summary = write_export(session, out_path, filters, wide, actor, correction_version=correction)
         if dictionary and out_path is not None:
             write_dictionary(table, out_path)
     except LabdbError as exc:
@@ -331,7 +299,7 @@ def worklist(out_path: Annotated[Path, typer.Option("--out", "-o", help="FILE.cs
     """Write the re-assay worklist: samples above ULOQ, below LLOQ or with a high CV, with suggested dilutions."""
     from labdb.worklist import worklist as build, write_worklist
 
-    url = _require_db()
+    url = require_db()
     with session_scope(url) as session:
         df = build(session)
     write_worklist(df, out_path)
@@ -348,7 +316,7 @@ def demo(
     """Simulate a realistic BDNF study, write its files and ingest them like a technician would."""
     from labdb.demo import run_demo
 
-    url = _require_db()
+    url = require_db()
     try:
         summary = run_demo(url, out_dir, plates, seed, console=out)
     except LabdbError as exc:
@@ -385,7 +353,7 @@ def users_add(
     """Create a dashboard account; the password is asked twice (never echoed) and stored as an argon2 hash."""
     from labdb.users import add_user
 
-    url = _require_db()
+    url = require_db()
     try:
         password = _read_password(password_stdin)
         with session_scope(url) as session:
@@ -403,7 +371,7 @@ def users_passwd(
     """Set a new password for an account."""
     from labdb.users import get_account, set_password
 
-    url = _require_db()
+    url = require_db()
     with session_scope(url) as session:
         if get_account(session, name) is None:
             fail(f"no account named '{name}'; create it with `labdb users add {name} --role ROLE`.")
@@ -421,7 +389,7 @@ def users_list() -> None:
     """Accounts and their roles (never the password hashes)."""
     from labdb.users import list_accounts
 
-    url = _require_db()
+    url = require_db()
     with session_scope(url) as session:
         accounts = [(a.name, a.role, a.created_at) for a in list_accounts(session)]
     if not accounts:
@@ -442,7 +410,7 @@ def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
     if spec is None or spec.origin is None:
         fail("the dashboards package is not installed next to labdb.")
     app_file = Path(spec.origin).with_name("app.py")
-    env = dict(os.environ, LABDB_DATABASE_URL=_require_db())
+    env = dict(os.environ, LABDB_DATABASE_URL=require_db())
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(cmd, env=env))
@@ -458,7 +426,7 @@ def qc_close_guide_sets(
 
     if not by.strip():
         fail("say who closes the guide sets with --by NAME.")
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             n = runqc.close_guide_sets(session, lot, by)
@@ -482,7 +450,7 @@ def qc_enter_guide_set(
     """Enter a PI's own targets for a metric of a kit lot (closes the open guide set it replaces)."""
     from labdb import runqc
 
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             runqc.enter_guide_set(session, lot, metric, level, mean, sd, n, by)
@@ -502,7 +470,7 @@ def qc_report(
     from labdb.export import parse_when
     from labdb.runqc import report
 
-    url = _require_db()
+    url = require_db()
     try:
         with session_scope(url) as session:
             data = report(session, lot, parse_when(since))

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 import labdb
 from labdb.errors import InputError
-from labdb.models import CurveFit, KitLot, Plate, Result, Sample, Site, Subject
+from labdb.models import CorrectedResult, CorrectionRun, CurveFit, KitLot, Plate, Result, Sample, Site, Subject
 from labdb.samples import season_convention, seasons_of
 from qc.schemas import SAMPLE_TYPES, manifest_sample_type
 
@@ -72,7 +72,10 @@ MEASUREMENT = [
     _c("operator", "text", "", "Who ran the plate"),
     _c("read_time", "timestamp", "local time", "When the reader read the plate"),
     _c("bdnf_pg_ml", "number", "pg/mL", "BDNF concentration in the sample: interpolated on the curve x dilution"),
-    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "After batch (plate/lot) correction; empty until a correction run exists"),
+    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "After batch (plate/lot) correction by the run in correction_version (method in "
+       "the provenance); empty for censored values, plates outside that run and when no correction run exists"),
+    _c("correction_version", "integer", "", "Batch-correction run (labdb batch report --version N) that produced "
+       "bdnf_pg_ml_corrected; empty when the row is not in it"),
     _c("censoring", "text", "", "none, below_lloq or above_uloq"),
     _c("lloq_pg_ml", "number", "pg/mL", "Lower limit of quantification applied, dilution included"),
     _c("uloq_pg_ml", "number", "pg/mL", "Upper limit of quantification applied, dilution included"),
@@ -124,7 +127,8 @@ WIDE_VISIT_NOTE = {
 WIDE_PER_TYPE = [
     _c("sample_id", "text", "", "Sample ID(s) of this type at this visit, separated by ';'"),
     _c("bdnf_pg_ml", "number", "pg/mL", "BDNF: mean of the in-range measurements, else the latest (censored) one"),
-    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "Batch-corrected BDNF, chosen like bdnf_pg_ml; empty until a correction run exists"),
+    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "Batch-corrected BDNF (correction version in the provenance), chosen like "
+       "bdnf_pg_ml; empty when no measurement of it is in the correction run"),
     _c("censoring", "text", "", "none when an in-range measurement exists, else the latest one's below_lloq / above_uloq"),
     _c("n_measurements", "integer", "", "Plate measurements of this type at this visit"),
     _c("plate_ids", "text", "", "Plates measured, separated by ';'"),
@@ -174,6 +178,7 @@ class ExportPlan:
     rows: int
     plates: pd.DataFrame
     provenance: dict[str, str] = field(default_factory=dict)
+    correction: CorrectionRun | None = None  # the run whose corrected values fill bdnf_pg_ml_corrected
 
 
 @dataclass(frozen=True)
@@ -252,12 +257,18 @@ def _restrict(stmt, filters: ExportFilters, sample_only: bool = False):
     return stmt
 
 
-def _long_select(filters: ExportFilters, wide: bool = False):
+def _long_select(filters: ExportFilters, wide: bool = False, correction_id: int | None = None):
+    if correction_id is None:
+        corrected = [sa.cast(sa.null(), sa.Float).label("bdnf_pg_ml_corrected"),
+                     sa.cast(sa.null(), sa.Integer).label("correction_version")]
+    else:
+        corrected = [CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"),
+                     CorrectedResult.run_id.label("correction_version")]
     stmt = select(
         Result.name.label("sample_id"), Subject.code.label("subject_id"), Sample.visit, Sample.sample_type,
         Site.code.label("site"), Sample.collected_at, Site.hemisphere.label("_hemisphere"),
         Plate.id.label("plate_id"), Plate.name.label("plate_name"), KitLot.lot.label("kit_lot"), Plate.operator,
-        Plate.read_time, Result.conc_pg_ml.label("bdnf_pg_ml"), Result.censoring, Result.lloq_pg_ml, Result.uloq_pg_ml,
+        Plate.read_time, Result.conc_pg_ml.label("bdnf_pg_ml"), *corrected, Result.censoring, Result.lloq_pg_ml, Result.uloq_pg_ml,
         Result.dilution, Result.mean_od, Result.cv_pct, Result.n_replicates, _json_text(Result.flags).label("qc_flags"),
         Plate.status.label("plate_status"), Plate.verdict.label("plate_verdict"),
         Subject.sex, Sample.age, Sample.platelet_count, Sample.platelet_poor, Sample.clotting_minutes,
@@ -269,15 +280,21 @@ def _long_select(filters: ExportFilters, wide: bool = False):
         Sample.manifest_sha256,
     )
     stmt = _restrict(stmt, filters)
+    if correction_id is not None:
+        stmt = stmt.join(CorrectedResult, sa.and_(CorrectedResult.result_id == Result.id,
+                                                  CorrectedResult.run_id == correction_id), isouter=True)
     if wide:  # only samples in a manifest can be placed by subject and visit; each group's rows together
         return stmt.where(Sample.id.is_not(None)).order_by(
             Subject.code, Sample.visit.asc().nulls_first(), Sample.sample_type, Plate.read_time.asc().nulls_first(), Result.id)
     return stmt.order_by(Plate.id, Result.id)
 
 
-def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide: bool = False, actor: str = "unknown") -> ExportPlan:
-    """Check the filters and find the columns (incl. manifest extras), row count, plates and provenance."""
+def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide: bool = False, actor: str = "unknown",
+                correction_version: int | None = None) -> ExportPlan:
+    """Check the filters and find the columns (incl. manifest extras), row count, plates, provenance and the batch
+    correction run (`correction_version`, default the latest) whose values fill bdnf_pg_ml_corrected."""
     filters = check_filters(session, filters)
+    correction = _correction_run(session, correction_version)
     convention = season_convention()
     extras: dict[str, str] = {}
     taken = {c.name for c in LONG_COLUMNS} | {c.name for c in WIDE_PER_TYPE}
@@ -304,9 +321,29 @@ def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide
         sample_types = list(filters.sample_types)
         rows = int(sum(counts.values()))
         columns = long_columns(extras)
-    plan = ExportPlan(filters, wide, columns, extras, sample_types, convention, int(rows), plates)
+    plan = ExportPlan(filters, wide, columns, extras, sample_types, convention, int(rows), plates, correction=correction)
     plan.provenance = _provenance(session, plan, actor)
     return plan
+
+
+def _correction_run(session: Session, version: int | None) -> CorrectionRun | None:
+    if version is None:
+        return session.exec(select(CorrectionRun).order_by(CorrectionRun.id.desc())).first()
+    run = session.get(CorrectionRun, version)
+    if run is None:
+        known = session.exec(select(CorrectionRun.id).order_by(CorrectionRun.id)).all()
+        raise InputError(f"--correction {version}: no such batch-correction run; "
+                         + (f"versions: {', '.join(map(str, known))}." if known else "none exists yet (labdb batch correct)."))
+    return run
+
+
+def _correction_text(run: CorrectionRun | None) -> str:
+    if run is None:
+        return "none (bdnf_pg_ml_corrected is empty; labdb batch correct)"
+    options = ", ".join(f"{k}={v}" for k, v in (run.options or {}).items() if k != "method" and v is not None)
+    when = run.created_at.isoformat(timespec="seconds") if run.created_at else ""
+    return (f"version {run.id}: {run.method} ({options}) by {run.created_by} at {when}; {run.n_plates} plates"
+            + ("; design check overridden: " + (run.override_reason or "") if run.override else ""))
 
 
 def long_columns(extras: dict[str, str] | None = None) -> list[Column]:
@@ -362,6 +399,7 @@ def _provenance(session: Session, plan: ExportPlan, actor: str) -> dict[str, str
         "rows": str(plan.rows),
         "plates": str(len(plan.plates)),
         "curve_engine_versions": ", ".join(engines) or "none",
+        "batch_correction": _correction_text(plan.correction),
         "labdb_version": labdb.__version__,
         "python": platform.python_version(),
     }
@@ -389,7 +427,7 @@ def _stream(session: Session, stmt, chunk_rows: int):
 
 
 def _long_chunks(session: Session, plan: ExportPlan, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    stmt = _long_select(plan.filters, plan.wide)
+    stmt = _long_select(plan.filters, plan.wide, plan.correction.id if plan.correction else None)
     keys = [c.name for c in stmt.selected_columns]
     columns = long_columns(plan.extras) + ([_HEMISPHERE] if plan.wide else [])
     for part in _stream(session, stmt, chunk_rows):
@@ -401,7 +439,6 @@ def _long_chunks(session: Session, plan: ExportPlan, chunk_rows: int) -> Iterato
         when = pd.to_datetime(df["collected_at"])
         df["season"] = seasons_of(when, df["_hemisphere"], plan.convention)
         df["collection_time"] = _time_of_day(when)
-        df["bdnf_pg_ml_corrected"] = np.nan
         yield typed(df, columns)
 
 
@@ -535,7 +572,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_export(session: Session, out: Path, filters: ExportFilters = ExportFilters(), wide: bool = False,
-                 actor: str = "unknown", chunk_rows: int = CHUNK_ROWS) -> ExportSummary:
+                 actor: str = "unknown", chunk_rows: int = CHUNK_ROWS, correction_version: int | None = None) -> ExportSummary:
     """Stream the export to CSV or Parquet (xlsx: in memory, three sheets), written to a temporary file and moved
     into place only when complete."""
     out = Path(out)
@@ -544,7 +581,7 @@ def write_export(session: Session, out: Path, filters: ExportFilters = ExportFil
         raise InputError(f"{out.name}: unknown export format '{suffix}'; use .csv, .parquet or .xlsx.")
     if not out.parent.is_dir():
         raise InputError(f"{out}: the folder {out.parent} does not exist.")
-    plan = plan_export(session, filters, wide, actor)
+    plan = plan_export(session, filters, wide, actor, correction_version)
     if suffix == ".xlsx" and plan.rows > XLSX_MAX_ROWS:
         raise InputError(f"{out.name}: {plan.rows:,} rows are too many for xlsx (at most {XLSX_MAX_ROWS:,}); "
                          f"export to .csv or .parquet, or narrow it with --site, --sample-type, --since or --until.")
@@ -637,10 +674,10 @@ def write_dictionary(df: pd.DataFrame, out: Path) -> None:
 
 
 def export_frame(session: Session, include_unapproved: bool = False, filters: ExportFilters | None = None,
-                 wide: bool = False) -> pd.DataFrame:
+                 wide: bool = False, correction_version: int | None = None) -> pd.DataFrame:
     """The whole export as one DataFrame (for small exports, tests and pages; files are written by write_export)."""
     filters = filters or ExportFilters(include_unapproved=include_unapproved)
-    plan = plan_export(session, filters, wide)
+    plan = plan_export(session, filters, wide, correction_version=correction_version)
     frames = list(iter_export(session, plan))
     return pd.concat(frames, ignore_index=True) if frames else typed(pd.DataFrame(), plan.columns)
 

@@ -284,3 +284,59 @@ class UserAccount(SQLModel, table=True):
     password_hash: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+CORRECTION_METHODS = ("bridge", "lot-shift", "combat", "mixed")
+
+
+class CorrectionRun(SQLModel, table=True):
+    """One versioned batch-correction run (qc.batch): method, options, fitted parameters, input plates, who and when,
+    the design check and the diagnostics. Its id is the version exports name. Append-only, like its values."""
+
+    __tablename__ = "correction_run"
+    id: int | None = Field(default=None, primary_key=True)
+    method: str = Field(max_length=16)
+    options: dict | None = _json()
+    fitted: dict | None = _json()
+    plate_ids: list | None = _json()
+    n_plates: int
+    n_values: int
+    inputs_sha256: str = Field(max_length=64, index=True)
+    override: bool = False
+    override_reason: str | None = Field(default=None, sa_type=sa.Text)
+    warnings: list | None = _json()
+    diagnostics: dict | None = _json()
+    design: list | None = _json()
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    labdb_version: str = Field(max_length=32)
+
+
+class CorrectionShift(SQLModel, table=True):
+    """A run's shift of one plate (natural log, subtracted) with its 95% CI, and the check pool on that plate before
+    and after (geometric mean, pg/mL) - the independent proof per plate."""
+
+    __tablename__ = "correction_shift"
+    __table_args__ = (sa.UniqueConstraint("run_id", "plate_id", name="uq_correction_shift_run_plate"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="correction_run.id")
+    plate_id: int = Field(foreign_key="plate.id", index=True)
+    kit_lot: str | None = Field(default=None, max_length=64)
+    shift: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    check_before_pg_ml: float | None = None
+    check_after_pg_ml: float | None = None
+
+
+class CorrectedResult(SQLModel, table=True):
+    """A sample result's batch-corrected concentration from one run, stored beside the raw result (never over it)."""
+
+    __tablename__ = "corrected_result"
+    __table_args__ = (sa.UniqueConstraint("run_id", "result_id", name="uq_corrected_result_run_result"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="correction_run.id")
+    result_id: int = Field(foreign_key="result.id", index=True)
+    shift: float | None = None
+    corrected_pg_ml: float | None = None
