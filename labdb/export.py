@@ -27,7 +27,17 @@ from sqlmodel import Session, select
 
 import labdb
 from labdb.errors import InputError
-from labdb.models import CorrectedResult, CorrectionRun, CurveFit, KitLot, Plate, Result, Sample, Site, Subject
+from labdb.models import (
+    CorrectedResult,
+    CorrectionRun,
+    CurveFit,
+    KitLot,
+    Plate,
+    Result,
+    Sample,
+    Site,
+    Subject,
+)
 from labdb.samples import season_convention, seasons_of
 from qc.schemas import SAMPLE_TYPES, manifest_sample_type
 
