@@ -18,6 +18,7 @@ PAGES = {
     ],
     "Study": [
         ("cohort", st.Page("pages/cohort.py", title="Cohort", url_path="cohort")),
+        ("batch", st.Page("pages/batch.py", title="Batch effects", url_path="batch")),
         ("export", st.Page("pages/export.py", title="Export", url_path="export")),
     ],
     "Records": [

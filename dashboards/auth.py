@@ -24,6 +24,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "export": frozenset({"pi", "statistician", "admin"}),
     "audit": frozenset({"pi", "statistician", "admin"}),
     "runqc": frozenset({"technician", "pi", "statistician", "admin"}),
+    "batch": frozenset({"pi", "statistician", "admin"}),
 }
 
 

@@ -16,7 +16,7 @@ from labdb import export, samples
 from labdb import worklist as worklists
 from labdb.config import get_settings, resource_dir
 from labdb.db import get_engine
-from labdb.models import AuditEvent, CurveFit, KitLot, Plate, Result, Site, Well
+from labdb.models import AuditEvent, CurveFit, KitLot, Plate, Result, Sample, Site, Subject, Well
 
 
 def database_url() -> str:
@@ -130,25 +130,51 @@ def approved_count(url: str) -> int:
 
 
 @st.cache_data(ttl=30)
-def export_frame(url: str, filters: export.ExportFilters | None = None, wide: bool = False) -> pd.DataFrame:
-    """The export (filtered in SQL by labdb.export) as one frame: for previews and the cohort charts."""
+def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview_rows: int = 200) -> dict:
+    """What the Export page shows before anything is downloaded: row and plate counts, the first rows (read from the
+    streamed export, not the whole table), the dictionary and the batch-correction run named in the provenance."""
     with _session(url) as session:
-        return export.export_frame(session, filters=filters or export.ExportFilters(), wide=wide)
+        plan = export.plan_export(session, filters, wide)
+        preview = export.typed(pd.DataFrame(), plan.columns)
+        chunks = export.iter_export(session, plan, chunk_rows=preview_rows if not wide else max(preview_rows * 4, 1000))
+        for chunk in chunks:
+            if len(chunk):
+                preview = chunk.head(preview_rows)
+                break
+        chunks.close()
+        return {"rows": plan.rows, "plates": len(plan.plates), "preview": preview,
+                "dictionary": export.dictionary_frame(plan.columns),
+                "batch_correction": plan.provenance.get("batch_correction", "")}
 
 
-@st.cache_data(ttl=30)
-def export_dictionary(url: str, filters: export.ExportFilters | None = None, wide: bool = False) -> pd.DataFrame:
-    with _session(url) as session:
-        return export.dictionary_frame(export.plan_export(session, filters or export.ExportFilters(), wide).columns)
-
-
-@st.cache_data(ttl=30)
-def export_file(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str) -> bytes:
-    """The export file (.csv, .parquet or .xlsx) exactly as `labdb export` writes it, as bytes."""
-    with tempfile.TemporaryDirectory() as tmp, _session(url) as session:
+def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str) -> bytes:
+    """The export file (.csv, .parquet or .xlsx) exactly as `labdb export` writes it. Not cached: the download button
+    calls it when clicked (in its own thread), so a page load never builds files nobody asked for."""
+    with tempfile.TemporaryDirectory() as tmp, Session(get_engine(url)) as session:
         out = Path(tmp) / f"export{suffix}"
         export.write_export(session, out, filters, wide, actor=actor or "unknown")
         return out.read_bytes()
+
+
+@st.cache_data(ttl=30)
+def cohort_values(url: str) -> pd.DataFrame:
+    """Approved plates' sample results with the few columns the Cohort page plots (one narrow query)."""
+    stmt = (
+        select(Result.plate_id, Result.name.label("sample_id"), Result.conc_pg_ml.label("bdnf_pg_ml"), Result.censoring,
+               Sample.sample_type,
+               Sample.collected_at, Site.hemisphere.label("_hemisphere"), Subject.sex, Sample.platelet_count)
+        .join(Plate, Plate.id == Result.plate_id)
+        .join(CurveFit, sa.and_(CurveFit.id == Result.curve_fit_id, CurveFit.is_current.is_(True)))
+        .join(Sample, Sample.id == Result.sample_id, isouter=True)
+        .join(Subject, Subject.id == Sample.subject_id, isouter=True)
+        .join(Site, Site.id == Subject.site_id, isouter=True)
+        .where(Result.role == "sample", Plate.status == "approved")
+    )
+    with engine(url).connect() as conn:
+        df = pd.read_sql(stmt, conn)
+    df["season"] = samples.seasons_of(pd.to_datetime(df.pop("collected_at")), df.pop("_hemisphere"),
+                                      samples.season_convention())
+    return df
 
 
 @st.cache_data(ttl=30)
@@ -201,3 +227,51 @@ def qc_violations(url: str) -> pd.DataFrame:
     )
     with engine(url).connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+@st.cache_data(ttl=30)
+def correction_runs(url: str) -> pd.DataFrame:
+    """Stored batch-correction runs (versions), newest first: the list only, no diagnostics or values."""
+    from labdb.models import CorrectionRun
+
+    stmt = select(CorrectionRun.id.label("version"), CorrectionRun.method, CorrectionRun.n_plates.label("plates"),
+                  CorrectionRun.n_values.label("values"), CorrectionRun.override, CorrectionRun.created_by,
+                  CorrectionRun.created_at).order_by(CorrectionRun.id.desc())
+    with engine(url).connect() as conn:
+        return pd.read_sql(stmt, conn)
+
+
+@st.cache_data(ttl=30)
+def correction_run(url: str, version: int) -> dict | None:
+    """One correction run as plain data (options, fitted parameters, warnings, diagnostics) and its staleness (plates
+    approved since, refitted or no longer approved), or None."""
+    from labdb import correction
+    from labdb.models import CorrectionRun
+
+    with _session(url) as session:
+        run = session.get(CorrectionRun, version)
+        if run is None:
+            return None
+        return {"version": run.id, "method": run.method, "options": run.options or {}, "fitted": run.fitted or {},
+                "plates": run.n_plates, "values": run.n_values, "override": run.override,
+                "override_reason": run.override_reason, "warnings": list(run.warnings or []),
+                "diagnostics": run.diagnostics or {}, "created_by": run.created_by, "created_at": run.created_at,
+                "labdb_version": run.labdb_version, "stale": correction.staleness(session, run)}
+
+
+@st.cache_data(ttl=30)
+def correction_shifts(url: str, version: int) -> pd.DataFrame:
+    """A run's per-plate shifts (one row per plate, run order) with CI, factor and the check pool before/after."""
+    from labdb import correction
+
+    with _session(url) as session:
+        return correction.shifts(session, version)
+
+
+@st.cache_data(ttl=30)
+def approved_kit_lots(url: str) -> list[str]:
+    """Kit lots of the approved plates (the reference lots a correction can use)."""
+    stmt = (select(KitLot.lot).distinct().join(Plate, Plate.kit_lot_id == KitLot.id)
+            .where(Plate.status == "approved").order_by(KitLot.lot))
+    with engine(url).connect() as conn:
+        return list(conn.execute(stmt).scalars().all())

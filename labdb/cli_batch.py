@@ -104,7 +104,7 @@ def batch_report(
         out.print(line, markup=False)
     rep = diag.get("repeated_samples")
     if rep:
-        out.print(f"repeated samples across plates: CV {_pct(rep['across_plate_cv_before'])} -> "
+        out.print(f"repeated samples across plates ({rep.get('n_samples', '?')}): CV {_pct(rep['across_plate_cv_before'])} -> "
                   f"{_pct(rep['across_plate_cv_after'])}", markup=False)
     variance = diag.get("variance") or {}
     if variance:

@@ -5,6 +5,7 @@ Roles and what they may do (the dashboard hides what a role may not do; the acti
 - technician: upload reader files, mask/unmask wells with a reason; never approve or reject a plate.
 - pi: everything a technician does, plus approve/reject plates and export.
 - statistician: read plates, cohort, audit; export. Never uploads, masks or decides.
+- pi, statistician and admin run batch corrections (a new stored version; technicians do not).
 - admin: everything.
 
 Nobody edits the audit trail (the database refuses UPDATE/DELETE on it). Creating an account and changing a password
@@ -28,13 +29,13 @@ MIN_PASSWORD_LENGTH = 8
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "technician": frozenset({"upload", "mask"}),
-    "pi": frozenset({"upload", "mask", "decide", "export"}),
-    "statistician": frozenset({"export"}),
-    "admin": frozenset({"upload", "mask", "decide", "export", "manage_users"}),
+    "pi": frozenset({"upload", "mask", "decide", "export", "correct"}),
+    "statistician": frozenset({"export", "correct"}),
+    "admin": frozenset({"upload", "mask", "decide", "export", "correct", "manage_users"}),
 }
 
 _DOING = {"upload": "upload reader files", "mask": "mask wells", "decide": "approve or reject plates",
-          "export": "export results", "manage_users": "manage accounts"}
+          "export": "export results", "correct": "run batch corrections", "manage_users": "manage accounts"}
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("labdb: no such user")  # verified against for unknown names, so both paths cost the same

@@ -128,8 +128,10 @@ def pool_cv(frame: pd.DataFrame, pool: str, column: str = "log_value") -> dict[s
             "wells_per_plate": float(n.mean())}
 
 
-def _repeat_cv(frame: pd.DataFrame, sample_rows: np.ndarray, column: str) -> float | None:
-    """Pooled across-plate CV of samples measured on more than one plate (each plate's mean per sample)."""
+def _repeat_cv(frame: pd.DataFrame, sample_rows: np.ndarray, column: str) -> tuple[float, int] | None:
+    """Pooled across-plate CV of samples measured on more than one plate (each plate's mean per sample), and how
+    many such samples there are (re-assays are often repeated because the first value was doubtful: few of them
+    say little)."""
     if "sample_id" not in frame:
         return None
     d = frame.loc[sample_rows, ["sample_id", "plate", column]].dropna()
@@ -140,7 +142,7 @@ def _repeat_cv(frame: pd.DataFrame, sample_rows: np.ndarray, column: str) -> flo
         return None
     dev = m[column] - m.groupby("sample_id")[column].transform("mean")
     dof = len(m) - m["sample_id"].nunique()
-    return float(np.sqrt(np.expm1(np.sum(dev**2) / dof)))
+    return float(np.sqrt(np.expm1(np.sum(dev**2) / dof))), int(m["sample_id"].nunique())
 
 
 def _ols_effects(y: np.ndarray, X: np.ndarray, names: list[str]) -> dict[str, float]:
@@ -177,5 +179,6 @@ def diagnose(out: pd.DataFrame, covariates: Sequence[str] | None = None, check_p
                               "after": pool_cv(out, check_pool, "log_corrected")}
     rep_b, rep_a = _repeat_cv(out, is_sample, "log_value"), _repeat_cv(out, is_sample, "log_corrected")
     if rep_b is not None:
-        diag["repeated_samples"] = {"across_plate_cv_before": rep_b, "across_plate_cv_after": rep_a}
+        diag["repeated_samples"] = {"across_plate_cv_before": rep_b[0], "across_plate_cv_after": rep_a[0] if rep_a else None,
+                                    "n_samples": rep_b[1]}
     return diag

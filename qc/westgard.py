@@ -87,32 +87,39 @@ def evaluate_rules(values: pd.DataFrame, guide: GuideSet | None = None, metric: 
     df = df[np.isfinite(df["z"].astype(float))].sort_values(["run_order", "plate_id", "level"], kind="stable")
     found: list[dict] = []
 
-    def add(rule: str, rows: pd.DataFrame, level: str) -> None:
+    def add(rule: str, rows: dict[str, np.ndarray], idx: slice | list[int], level: str) -> None:
+        """One violation from positions `idx` of the columns in `rows` (numpy arrays: plain indexing is cheap)."""
+        plate, value, zs, order = (rows[c][idx] for c in ("plate_id", "value", "z", "run_order"))
         found.append({
             "rule": rule, "severity": SEVERITY[rule], "metric": metric, "level": level,
-            "plate_id": rows["plate_id"].iloc[-1], "plate_ids": rows["plate_id"].tolist(),
-            "values": [float(v) for v in rows["value"]], "z": [float(v) for v in rows["z"]],
-            "_order": (rows["run_order"].iloc[-1], rows["plate_id"].iloc[-1], RULES.index(rule), level),
+            "plate_id": plate[-1], "plate_ids": plate.tolist(),
+            "values": [float(v) for v in value], "z": [float(v) for v in zs],
+            "_order": (order[-1], plate[-1], RULES.index(rule), level),
         })
 
+    def arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {"plate_id": frame["plate_id"].to_numpy(), "value": frame["value"].to_numpy(dtype=float),
+                "z": frame["z"].to_numpy(dtype=float), "run_order": frame["run_order"].to_numpy(),
+                "level": frame["level"].to_numpy(dtype=object)}
+
     for level, series in df.groupby("level", sort=True):
-        z = series["z"].to_numpy(dtype=float)
-        for i in range(len(series)):
-            row = series.iloc[[i]]
+        rows = arrays(series)
+        z = rows["z"]
+        for i in range(len(z)):
             if abs(z[i]) > 3:
-                add("1-3s", row, level)
+                add("1-3s", rows, slice(i, i + 1), level)
             elif abs(z[i]) > 2:
-                add("1-2s", row, level)
+                add("1-2s", rows, slice(i, i + 1), level)
             for rule, k, limit in _WINDOWS:
                 if i + 1 >= k:
                     w = z[i + 1 - k: i + 1]
                     if (w > limit).all() or (w < -limit).all():
-                        add(rule, series.iloc[i + 1 - k: i + 1], level)
+                        add(rule, rows, slice(i + 1 - k, i + 1), level)
     for _, run in df.groupby("run", sort=False):
         if len(run) > 1 and run["z"].max() > 2 and run["z"].min() < -2:
-            z = run["z"].to_numpy(dtype=float)
-            pair = run.iloc[[int(np.argmin(z)), int(np.argmax(z))]]
-            add("R-4s", pair, "|".join(pair["level"]))
+            rows = arrays(run)
+            pair = [int(np.argmin(rows["z"])), int(np.argmax(rows["z"]))]
+            add("R-4s", rows, pair, "|".join(rows["level"][pair]))
     if not found:
         return pd.DataFrame(columns=VIOLATION_COLUMNS)
     found.sort(key=lambda v: v["_order"])

@@ -1,4 +1,4 @@
-"""Cohort: BDNF by sample type, season and sex from approved plates, and the samples that do not link."""
+"""Cohort: BDNF by sample type, season, sex and platelet count from approved plates, and the samples that do not link."""
 
 from __future__ import annotations
 
@@ -7,25 +7,33 @@ import streamlit as st
 
 from dashboards import auth, charts, data
 
+GROUPS = {"Sample type": "sample_type", "Season": "season", "Sex": "sex", "Platelet count": "platelet_count"}
+
 auth.guard("cohort")  # role check; also draws the sidebar with the logout button
 st.title("Cohort")
 url = data.database_url()
-frame = data.export_frame(url)  # approved plates only, as exported
+frame = data.cohort_values(url)  # approved plates only, current fits, as exported
 if frame.empty:
     st.info("No results from approved plates yet: approve plates on the Plate review page.")
 else:
     st.caption(f"{len(frame)} sample measurements on {frame['plate_id'].nunique()} approved plate(s); "
-               "censored values (below LLOQ / above ULOQ) are coloured.")
-    tabs = st.tabs(["Sample type", "Season", "Sex"])
-    for tab, column in zip(tabs, ("sample_type", "season", "sex")):
-        with tab:
-            if frame[column].notna().any():
-                st.altair_chart(charts.bdnf_by(frame, column), width="stretch", key=f"cohort_chart_{column}")
-                summary = (frame.assign(**{column: frame[column].astype("string").fillna("unknown")})
-                           .groupby(column)["bdnf_pg_ml"].agg(n="count", median="median", mean="mean").reset_index())
-                st.dataframe(summary, hide_index=True, width="stretch", key=f"cohort_table_{column}")
-            else:
-                st.info(f"No {column.replace('_', ' ')} known for these samples (import a manifest with `labdb samples import`).")
+               f"censored values (below LLOQ / above ULOQ) are coloured; at most {charts.MAX_POINTS:,} points are drawn.")
+    label = st.segmented_control("BDNF by", list(GROUPS), default="Sample type", key="cohort_group") or "Sample type"
+    column = GROUPS[label]
+    if not frame[column].notna().any():
+        st.info(f"No {label.lower()} known for these samples (import a manifest with `labdb samples import`).")
+    elif column == "platelet_count":
+        st.altair_chart(charts.bdnf_vs_platelets(frame), width="stretch", key="cohort_chart_platelets")
+        known = frame[frame["platelet_count"].notna() & (frame["censoring"] == "none")]
+        summary = known.groupby(known["sample_type"].astype("string").fillna("unknown")).apply(
+            lambda g: pd.Series({"n": len(g), "spearman_rho": g["platelet_count"].corr(g["bdnf_pg_ml"], method="spearman")}),
+            include_groups=False).reset_index()
+        st.dataframe(summary, hide_index=True, width="stretch", key="cohort_table_platelets")
+    else:
+        st.altair_chart(charts.bdnf_by(frame, column), width="stretch", key=f"cohort_chart_{column}")
+        summary = (frame.assign(**{column: frame[column].astype("string").fillna("unknown")})
+                   .groupby(column)["bdnf_pg_ml"].agg(n="count", median="median", mean="mean").reset_index())
+        st.dataframe(summary, hide_index=True, width="stretch", key=f"cohort_table_{column}")
 
 st.subheader("Linking gaps")
 gaps = data.unmatched(url)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from functools import partial
 
 import streamlit as st
 
 from dashboards import auth, data
 from dashboards.safe import md
 from labdb.errors import InputError
-from labdb.export import ExportFilters, neutralise_formulas
+from labdb.export import XLSX_MAX_ROWS, ExportFilters, neutralise_formulas
 from qc.schemas import SAMPLE_TYPES
 
 PREVIEW_ROWS = 200
@@ -34,31 +35,33 @@ filters = ExportFilters(
 )
 wide = layout == "wide"
 try:
-    frame = data.export_frame(url, filters, wide)
+    overview = data.export_overview(url, filters, wide, PREVIEW_ROWS)
 except InputError as exc:
     st.error(md(exc))
     st.stop()
 
-if frame.empty:
+if overview["rows"] == 0:
     st.info("Nothing to export with these filters" + ("" if unapproved else " (only approved plates are exported)") + ".")
 else:
-    st.caption(f"{len(frame)} row(s); showing the first {min(len(frame), PREVIEW_ROWS)}.")
-    st.dataframe(neutralise_formulas(frame.head(PREVIEW_ROWS)), hide_index=True, width="stretch", key="export_preview")
+    preview = overview["preview"]
+    st.caption(md(f"{overview['rows']:,} row(s) from {overview['plates']:,} plate(s); showing the first {len(preview)}. "
+                  f"Batch correction in bdnf_pg_ml_corrected: {overview['batch_correction']}."))
+    st.dataframe(neutralise_formulas(preview), hide_index=True, width="stretch", key="export_preview")
     who = auth.actor() or "unknown"
+    st.caption("Each file is built when you click its button, exactly as `labdb export` writes it (xlsx is built in "
+               "memory and takes longest; CSV and Parquet are streamed).")
     cols = st.columns(3)
     for col, (suffix, label, mime) in zip(cols, ((".csv", "CSV", "text/csv"),
                                                  (".parquet", "Parquet", "application/vnd.apache.parquet"),
                                                  (".xlsx", "Excel (xlsx)", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))):
-        try:
-            payload = data.export_file(url, filters, wide, suffix, who)
-        except InputError as exc:
-            col.error(md(exc))
-            continue
-        col.download_button(f"Download {label}", payload, file_name=f"bdnf_export_{layout}{suffix}", mime=mime,
-                            key=f"export_download_{suffix[1:]}", on_click="ignore")
+        too_big = suffix == ".xlsx" and overview["rows"] > XLSX_MAX_ROWS
+        col.download_button(f"Download {label}", partial(data.export_bytes, url, filters, wide, suffix, who),
+                            file_name=f"bdnf_export_{layout}{suffix}", mime=mime, key=f"export_download_{suffix[1:]}",
+                            on_click="ignore", disabled=too_big,
+                            help=f"More than {XLSX_MAX_ROWS:,} rows: use CSV or Parquet." if too_big else None)
 
 st.subheader("Data dictionary")
-dictionary = data.export_dictionary(url, filters, wide)
+dictionary = overview["dictionary"]
 st.dataframe(dictionary, hide_index=True, width="stretch", key="export_dictionary")
 st.download_button("Download the dictionary (CSV)", neutralise_formulas(dictionary).to_csv(index=False).encode(),
                    file_name=f"bdnf_export_{layout}_dictionary.csv", mime="text/csv", key="export_download_dictionary",

@@ -148,8 +148,9 @@ def _gen5_upload(tmp: Path) -> tuple[Path, Path]:
 def test_pi_uploads_approves_and_exports_in_a_real_browser(chromium, server):
     from playwright.sync_api import expect
 
-    from labdb.db import get_engine
-    from labdb.models import AuditEvent, Plate
+    from labdb.db import get_engine, session_scope
+    from labdb.models import AuditEvent, CorrectionRun, Plate
+    from labdb.review import decide
 
     expect.set_options(timeout=TIMEOUT_MS)
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)
@@ -231,12 +232,30 @@ def test_pi_uploads_approves_and_exports_in_a_real_browser(chromium, server):
             _open(page, title, heading)
             _shot(page, title.lower())
 
+        # Batch effects: no run yet, so the PI runs a bridge correction from the page's form, then sees the run
+        with session_scope(server["url"]) as s:  # the demo leaves plates for review: approve the passing ones
+            waiting = s.exec(select(Plate.id).where(Plate.status == "evaluated", Plate.verdict == "pass")).all()
+            if waiting:
+                decide(s, list(waiting), "approved", "dr.pi", "Approved for the batch-effects page.")
+        _open(page, "Batch effects", "Batch effects")
+        expect(page.get_by_text("labdb batch correct --method bridge").first).to_be_visible()
+        page.locator(".st-key-batch_run button").click()
+        expect(page.get_by_text("Correction version 1 stored: bridge")).to_be_visible()
+        expect(page.get_by_role("heading", name="Independent check")).to_be_visible()
+        _idle(page)
+        _shot(page, "batch")
+        page.get_by_role("heading", name="Per-plate shifts").scroll_into_view_if_needed()
+        _shot(page, "batch_shifts")
+        with Session(get_engine(server["url"])) as s:
+            assert s.exec(select(CorrectionRun.created_by)).all() == ["dr.pi"]
+
         # log out, then a technician gets no decision controls and no Export page
         page.locator(".st-key-logout button").click()
         _login(page, "tech", server["passwords"]["tech"])
         nav = page.locator('[data-testid="stSidebarNav"]')
         expect(nav.get_by_role("link", name="Upload", exact=True)).to_be_visible()
         expect(nav.get_by_role("link", name="Export", exact=True)).to_have_count(0)
+        expect(nav.get_by_role("link", name="Batch effects", exact=True)).to_have_count(0)
         _open(page, "Plate review", "Plate review")
         expect(page.get_by_text("Only a PI or an admin can approve or reject plates.")).to_be_visible()
         expect(page.locator(".st-key-review_decide")).to_have_count(0)

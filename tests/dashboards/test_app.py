@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from sqlmodel import Session, select
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from labdb.db import get_engine
@@ -19,7 +19,7 @@ from labdb.models import AuditEvent, CurveFit, Plate, Well
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 PAGES = ["pages/overview.py", "pages/upload.py", "pages/review.py", "pages/worklist.py", "pages/runqc.py",
-         "pages/cohort.py", "pages/export.py", "pages/audit.py"]
+         "pages/cohort.py", "pages/batch.py", "pages/export.py", "pages/audit.py"]
 
 
 @pytest.fixture
@@ -30,16 +30,16 @@ def demo_db(db_url, tmp_path):
 
 @pytest.fixture
 def media(monkeypatch):
-    """The in-memory media storage of each AppTest run (where download buttons put their bytes)."""
-    stores: list[MemoryMediaFileStorage] = []
+    """The media file manager of each AppTest run (where download buttons put their bytes, or their callables)."""
+    managers: list[MediaFileManager] = []
 
-    class Recording(MemoryMediaFileStorage):
+    class Recording(MediaFileManager):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            stores.append(self)
+            managers.append(self)
 
-    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
-    return stores
+    monkeypatch.setattr(app_test_module, "MediaFileManager", Recording)
+    return managers
 
 
 def _app(actor: str = "tester") -> AppTest:
@@ -63,9 +63,13 @@ def _open(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def _download(stores, button) -> bytes:
-    name = button.proto.url.rsplit("/", 1)[-1]
-    return stores[-1].get_file(name).content
+def _download(managers, button) -> bytes:
+    """A download button's bytes; a deferred one (its file built on click) runs its callable as a click does."""
+    manager = managers[-1]
+    url = button.proto.url
+    if button.proto.HasField("deferred_file_id"):
+        url = manager.execute_deferred(button.proto.deferred_file_id)
+    return manager._storage.get_file(url.rsplit("/", 1)[-1]).content
 
 
 def _table(at: AppTest, column: str) -> pd.DataFrame:
@@ -102,8 +106,15 @@ def test_every_page_renders_on_a_demo_database_with_exports_and_audit(demo_db, m
     _open(at, "pages/runqc.py")  # Levey-Jennings chart; 4 plates are too few for a guide set
     assert len(at.get("vega_lite_chart")) == 1 and any("Guide set still building" in i.value for i in at.info)
 
+    _open(at, "pages/cohort.py")
+    for label, column in (("Season", "season"), ("Platelet count", "spearman_rho")):
+        at.button_group(key="cohort_group").set_value(label).run()
+        assert not at.exception and len(at.get("vega_lite_chart")) == 1 and _table(at, column) is not None
+
     _open(at, "pages/export.py")
-    data = _download(media, at.get("download_button")[0])
+    buttons = at.get("download_button")
+    assert all(b.proto.HasField("deferred_file_id") for b in buttons[:3])  # files are built on click, not on load
+    data = _download(media, buttons[0])
     csv = pd.read_csv(io.BytesIO(data))
     assert len(csv) > 0
     assert list(csv.columns[: len(LONG_COLUMNS) - 6]) == [c.name for c in LONG_COLUMNS[: len(LONG_COLUMNS) - 6]]

@@ -14,11 +14,11 @@ from labdb.models import AuditEvent, Plate, UserAccount
 from labdb.users import PermissionDenied, add_user, authenticate, decide_as, mask_as, set_password
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-ALL_PAGES = {"overview", "upload", "review", "worklist", "runqc", "cohort", "export", "audit"}
+ALL_PAGES = {"overview", "upload", "review", "worklist", "runqc", "cohort", "batch", "export", "audit"}
 ROLE_PAGES = {
     "technician": {"overview", "upload", "review", "worklist", "runqc"},
     "pi": ALL_PAGES,
-    "statistician": {"overview", "runqc", "cohort", "export", "audit"},
+    "statistician": {"overview", "runqc", "cohort", "batch", "export", "audit"},
     "admin": ALL_PAGES,
 }
 NAMES = {"technician": "tech", "pi": "dr.pi", "statistician": "stats", "admin": "admin"}

@@ -231,6 +231,7 @@ def test_pool_cv_and_repeated_samples(study):
     _, res = bridge_correct(pd.concat([d, rep], ignore_index=True))
     r = res.diagnostics["repeated_samples"]
     assert r["across_plate_cv_after"] < 0.7 * r["across_plate_cv_before"]
+    assert r["n_samples"] == 80
 
 
 def test_simulated_study_from_labdb_runs():
