@@ -19,6 +19,7 @@ BENCHMARKS = {
     "export": "bench_export",
     "batch": "bench_batch",
     "pages": "bench_pages",
+    "correction": "bench_correction",
 }
 
 
