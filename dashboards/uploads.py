@@ -14,7 +14,7 @@ import pandas as pd
 
 from labdb.db import session_scope
 from labdb.errors import LabdbError
-from labdb.ingest import IngestOutcome, evaluate_staged, ingest_file, stage_file
+from labdb.ingest import IngestOutcome, evaluate_staged, ingest_file, rejudge, stage_file
 from labdb.templates import PlateMap, Template, load_plate_map, load_template
 
 Upload = tuple[str, bytes]
@@ -102,6 +102,7 @@ def ingest(url: str, files: Iterable[Upload], template: Template, plate_map: Pla
            on_progress: Callable[[int, str], None] | None = None) -> pd.DataFrame:
     """Store each file in its own transaction; a bad file never stops the others. One result row per file."""
     rows = []
+    stored = False
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, data) in enumerate(files, start=1):
             try:
@@ -111,9 +112,12 @@ def ingest(url: str, files: Iterable[Upload], template: Template, plate_map: Pla
             except LabdbError as exc:
                 rows.append({"file": safe_name(name), "result": "not stored", "plates": "", "message": str(exc)})
             else:
+                stored = stored or not outcome.duplicate
                 plates = "; ".join(f"{pid} {pname} ({verdict})" for pid, pname, verdict in outcome.plates)
                 rows.append({"file": outcome.filename, "result": "already stored" if outcome.duplicate else "stored",
                              "plates": plates, "message": ""})
             if on_progress:
                 on_progress(i, safe_name(name))
+    if stored:  # new plates are judged by the Westgard rules at once
+        rejudge(url, actor)
     return pd.DataFrame(rows, columns=["file", "result", "plates", "message"])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
-from labdb import audit, rawfiles
+from labdb import audit, rawfiles, runqc
 from labdb.db import session_scope
 from labdb.errors import InputError, LabdbError
 from labdb.fits import number, read_flags, sample_ids, store_evaluation
@@ -160,7 +160,9 @@ def ingest_files(
     """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
 
     Yields (path, outcome) or (path, the error that kept that file out); a bad file never stops the others.
+    When the last file is done and any plate was stored, the Westgard rules are re-run (`rejudge`).
     """
+    stored = False
     for start in range(0, len(paths), batch):
         staged: list[StagedFile] = []
         for path in paths[start : start + batch]:
@@ -177,7 +179,17 @@ def ingest_files(
             except LabdbError as exc:
                 yield item.path, exc
             else:
+                stored = stored or not outcome.duplicate
                 yield item.path, outcome
+    if stored:
+        rejudge(url, actor)
+
+
+def rejudge(url: str, actor: str = "labdb") -> None:
+    """Re-run the Westgard rules over every judged run (labdb.runqc.reevaluate) in its own transaction, so plates just
+    stored carry their violations before anyone reviews them."""
+    with session_scope(url) as session:
+        runqc.reevaluate(session, actor=actor)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 Violations are derived data: ``reevaluate`` deletes and recomputes them (and the open automatic guide sets)
 from the current fits, results and wells. Call it after anything that changes which plates count or their
-values: approve/reject (labdb.review.decide does), a refit (labdb.masking.set_masks: not wired yet), ingest.
+values: approve/reject (labdb.review.decide does), a refit (labdb.masking.set_masks), ingest (labdb.ingest.rejudge).
 Functions take the caller's session and never commit.
 """
 

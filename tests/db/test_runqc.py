@@ -132,3 +132,40 @@ def test_a_pi_enters_targets_and_closes_guide_sets_from_the_cli(study):
     assert closed.exit_code == 0 and "guide set(s) closed" in closed.output
     with session_scope(study) as session:
         assert session.exec(select(QcGuideSet).where(QcGuideSet.source == "entered")).one().closed_by == "dr.pi"
+
+
+def test_ingest_judges_a_new_plate_at_once(study, tmp_path):
+    """A new run whose low control reads far too high carries its 1-3s violation as soon as `labdb ingest` has stored
+    it: nobody approved, refitted or ran `qc report` in between."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from labdb.demo import _gen5_plate
+    from labdb.readers import gen5
+    from labdb.simulate import simulate_study
+
+    sim = simulate_study(24, 7)  # the study the fixture's demo ingested
+    with session_scope(study) as session:
+        status = runqc.reevaluate(session)
+        judged = set(session.exec(select(KitLot.lot).where(KitLot.id.in_(
+            [int(i) for i in status.loc[status["state"] == "judging", "kit_lot_id"]]))).all())
+    plate = next(p for p in reversed(sim.plates) if p.kit_lot in judged and "BioTek" in p.reader.name
+                 and not p.fails_acceptance)
+    low = sim.layout[(sim.layout["role"] == "control") & (sim.layout["level"] == "low")]["well"]
+    od = {nm: values.copy() for nm, values in plate.od.items()}
+    for well in low:
+        r, c = ord(well[0]) - 65, int(well[1:]) - 1
+        od[450][r, c] = od[450][r, c] * 1.8
+    rerun = replace(plate, od=od, read_time=plate.read_time + timedelta(days=1))
+    path = tmp_path / "rerun.txt"
+    path.write_bytes(gen5.write_text([_gen5_plate(rerun)]))
+    demo = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["ingest", str(path), "--template", str(demo / "bdnf_96_duplicate.toml"),
+                                      "--plate-map", str(demo / "plate_map.csv"), "--kit-lot", plate.kit_lot,
+                                      "--operator", plate.operator])
+    assert result.exit_code == 0, result.output
+    with session_scope(study) as session:
+        new = session.exec(select(Plate).where(Plate.original_filename == "rerun.txt")).one()
+        assert new.status == "evaluated"
+        rules = {(v.rule, v.metric, v.level) for v in session.exec(select(QcViolation).where(QcViolation.plate_id == new.id))}
+    assert ("1-3s", "control_conc", "low") in rules
