@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 
 import pandas as pd
@@ -26,6 +27,7 @@ class PlatePreview:
     wells: pd.DataFrame  # well, row, col, role, level, sample_id, od_corrected
     verdict: str | None
     reasons: list[str]
+    read_time: datetime | None = None  # as the file says; None when it does not (e.g. a generic grid)
 
 
 @dataclass
@@ -92,14 +94,14 @@ def preview(url: str, files: Iterable[Upload], template: Template, plate_map: Pl
         if s.error is not None:
             fp.problem = str(s.error)
             continue
-        fp.plates = [PlatePreview(p.read.name, _preview_wells(p.wells), p.evaluation.verdict, list(p.evaluation.reasons))
-                     for p in s.plates]
+        fp.plates = [PlatePreview(p.read.name, _preview_wells(p.wells), p.evaluation.verdict, list(p.evaluation.reasons),
+                                  p.read.read_time) for p in s.plates]
     return list(previews.values())
 
 
 def ingest(url: str, files: Iterable[Upload], template: Template, plate_map: PlateMap | None = None,
            kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown",
-           on_progress: Callable[[int, str], None] | None = None) -> pd.DataFrame:
+           on_progress: Callable[[int, str], None] | None = None, read_time: datetime | None = None) -> pd.DataFrame:
     """Store each file in its own transaction; a bad file never stops the others. One result row per file."""
     rows = []
     stored = False
@@ -108,7 +110,7 @@ def ingest(url: str, files: Iterable[Upload], template: Template, plate_map: Pla
             try:
                 with session_scope(url) as session:
                     outcome: IngestOutcome = ingest_file(session, _write(Path(tmp), name, data), template, plate_map,
-                                                         kit_lot or None, operator or None, actor)
+                                                         kit_lot or None, operator or None, actor, read_time=read_time)
             except LabdbError as exc:
                 rows.append({"file": safe_name(name), "result": "not stored", "plates": "", "message": str(exc)})
             else:

@@ -54,12 +54,19 @@ def ingest(
     kit_lot: Annotated[str | None, typer.Option("--kit-lot", help="Kit lot number")] = None,
     operator: Annotated[str | None, typer.Option("--operator", help="Who ran the plates")] = None,
     reader_format: Annotated[str | None, typer.Option("--format", help="Force a reader format instead of detecting it")] = None,
+    read_time: Annotated[str | None, typer.Option("--read-time", help="When the plates were read (YYYY-MM-DD HH:MM), for "
+                                                  "files that do not say, e.g. generic grids; a time in the file wins")] = None,
 ) -> None:
     """Parse, evaluate and store reader exports, one transaction per file."""
+    from labdb.export import parse_when
     from labdb.ingest import IngestOutcome, ingest_files
     from labdb.templates import load_plate_map, load_template
 
     url = require_db()
+    try:
+        when = parse_when(read_time)
+    except LabdbError as exc:
+        fail(f"--read-time: {exc}")
     try:
         tpl = load_template(template)
         pmap = load_plate_map(plate_map) if plate_map else None
@@ -69,7 +76,7 @@ def ingest(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=len(files) < 2 or not err.is_terminal) as progress:
         task = progress.add_task("ingesting", total=len(files))
-        results = ingest_files(url, files, tpl, pmap, kit_lot, operator, get_settings().user, reader_format)
+        results = ingest_files(url, files, tpl, pmap, kit_lot, operator, get_settings().user, reader_format, read_time=when)
         for path, result in results:
             progress.update(task, description=f"ingested {path.name}")
             if not isinstance(result, IngestOutcome):

@@ -7,6 +7,7 @@ import secrets
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 
@@ -132,12 +133,20 @@ def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console
         for (kit_lot, operator), run in runs:  # consecutive plates of one operator and kit lot, in run order
             run = list(run)
             by_path = {path: plate for plate, path in run}
-            for path, result in ingest_files(url, [p for _, p in run], template, plate_map, kit_lot, operator, actor=operator):
-                if not isinstance(result, IngestOutcome):
-                    raise result
-                outcomes["already stored" if result.duplicate else "ingested"] += 1
-                stored.extend((pid, verdict, by_path[path]) for pid, _, verdict in result.plates)
-                progress.advance(task)
+            batches: list[tuple[list[Path], datetime | None]] = []  # in run order; Gen5 files together
+            for plate, path in run:
+                if path.suffix == ".txt" and batches and batches[-1][1] is None:
+                    batches[-1][0].append(path)
+                else:  # a grid says nothing of when it was read: given, one file at a time, as a technician would
+                    batches.append(([path], None if path.suffix == ".txt" else plate.read_time))
+            for paths_, read_time in batches:
+                for path, result in ingest_files(url, paths_, template, plate_map, kit_lot, operator, actor=operator,
+                                                 read_time=read_time):
+                    if not isinstance(result, IngestOutcome):
+                        raise result
+                    outcomes["already stored" if result.duplicate else "ingested"] += 1
+                    stored.extend((pid, verdict, by_path[path]) for pid, _, verdict in result.plates)
+                    progress.advance(task)
     # The PI reviews all but the newest three plates: passing ones approved, failing ones rejected.
     reviewed = stored[: max(len(stored) - 3, 0)]
     with session_scope(url) as session:

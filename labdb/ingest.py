@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -108,9 +109,10 @@ def evaluate_staged(files: list[StagedFile], template: Template) -> None:
 
 def store_staged(
     session: Session, staged: StagedFile, template: Template, plate_map: PlateMap | None = None,
-    kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown",
+    kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown", read_time: datetime | None = None,
 ) -> IngestOutcome:
-    """Add an evaluated file to `session` (the caller commits once per file)."""
+    """Add an evaluated file to `session` (the caller commits once per file). `read_time`: when the plates were read,
+    for files that do not say (a generic grid); a time in the file always wins."""
     if staged.duplicate is not None:
         return staged.duplicate
     if staged.error is not None:
@@ -125,7 +127,7 @@ def store_staged(
     outcome = IngestOutcome(staged.src, staged.digest, False)
     for index, p in enumerate(staged.plates):
         row = _store_plate(session, p.read, p.wells, p.evaluation, index, staged.digest, staged.src, template,
-                           plate_map, lot, operator, actor, p.measure, p.reference)
+                           plate_map, lot, operator, actor, p.measure, p.reference, read_time)
         outcome.plates.append((row.id, row.name, row.verdict or ""))
     return outcome
 
@@ -139,11 +141,12 @@ def ingest_file(
     operator: str | None = None,
     actor: str = "unknown",
     reader_format: str | None = None,
+    read_time: datetime | None = None,
 ) -> IngestOutcome:
     """Parse, evaluate and stage one reader export in `session` (the caller commits or rolls back)."""
     staged = stage_file(session, path, template, plate_map, kit_lot, reader_format)
     evaluate_staged([staged], template)
-    return store_staged(session, staged, template, plate_map, kit_lot, operator, actor)
+    return store_staged(session, staged, template, plate_map, kit_lot, operator, actor, read_time)
 
 
 def ingest_files(
@@ -156,6 +159,7 @@ def ingest_files(
     actor: str = "unknown",
     reader_format: str | None = None,
     batch: int = 250,
+    read_time: datetime | None = None,
 ) -> Iterator[tuple[Path, IngestOutcome | LabdbError]]:
     """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
 
@@ -175,7 +179,7 @@ def ingest_files(
         for item in staged:
             try:
                 with session_scope(url) as session:
-                    outcome = store_staged(session, item, template, plate_map, kit_lot, operator, actor)
+                    outcome = store_staged(session, item, template, plate_map, kit_lot, operator, actor, read_time)
             except LabdbError as exc:
                 yield item.path, exc
             else:
@@ -320,8 +324,12 @@ def _store_plate(
     actor: str,
     measure: int | None,
     reference: int | None,
+    read_time: datetime | None = None,
 ) -> Plate:
     """Add the plate, its wells (raw values per wavelength), its curve fit and its results to the session."""
+    extra = dict(plate.extra)
+    if plate.read_time is None and read_time is not None:  # the file does not say: the uploader's time, marked as such
+        extra["read_time_source"] = f"given at ingest by {actor}"
     row = Plate(
         file_sha256=digest,
         index_in_file=index,
@@ -331,8 +339,8 @@ def _store_plate(
         instrument=plate.instrument,
         serial=plate.serial,
         software_version=plate.software_version,
-        read_time=plate.read_time,
-        read_extra=dict(plate.extra) or None,
+        read_time=plate.read_time or read_time,
+        read_extra=extra or None,
         n_wells=plate.n_wells,
         operator=operator,
         kit_lot_id=lot.id if lot else None,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from conftest import table_counts
 from labdb.cli import app
+from labdb.db import session_scope
 from labdb.demo import write_study_files
+from labdb.models import Plate
 from labdb.simulate import simulate_study
 
 runner = CliRunner()
@@ -30,6 +33,9 @@ def test_demo_loads_a_reviewed_study_and_is_deterministic(db_url, tmp_path):
     assert {p["status"] for p in plates} == {"approved", "rejected", "evaluated"}
     assert len({p["kit_lot"] for p in plates}) == 2
     assert {p["format"] for p in plates} <= {"gen5_text", "grid"}
+    with session_scope(db_url) as s:  # a grid file says nothing of its read time: the demo gives it, as a technician would
+        read = {p.name: p.read_time for p in s.exec(select(Plate)).all()}
+    assert read == {p.name: p.read_time for p in simulate_study(n_plates=8, seed=5).plates}
     counts = table_counts(db_url)
     assert counts["sample"] > 200 and counts["result"] > 8 * 35 and counts["audit_event"] > counts["sample"]
 

@@ -4,6 +4,7 @@ problem, then ingest with a progress bar and a result per file."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import streamlit as st
 
@@ -74,13 +75,23 @@ for i, fp in enumerate(previews):
             st.warning(md(f"{fp.name} is already stored as {fp.duplicate}; it will not be stored again."))
             continue
         for j, plate in enumerate(fp.plates):
-            st.text(f"Plate {plate.name} · verdict if stored: {plate.verdict}")
+            read = f"read {plate.read_time:%Y-%m-%d %H:%M}" if plate.read_time else "no read time in the file"
+            st.text(f"Plate {plate.name} · {read} · verdict if stored: {plate.verdict}")
             for reason in plate.reasons:
                 st.text(f"- {reason}")
             st.altair_chart(charts.plate_heatmap(plate.wells, "od_corrected", "corrected OD"), width="stretch",
                             key=f"upload_heatmap_{i}_{j}")
 
 ready = {p.name for p in good}
+read_time = None
+if any(plate.read_time is None for p in good for plate in p.plates):
+    st.caption("Some files do not say when they were read (e.g. generic grids). Give the read time: the Westgard rules "
+               "judge plates in run order, and without it a plate counts as read when it was uploaded.")
+    cols = st.columns(2)
+    day = cols[0].date_input("Read on", value=None, key="upload_read_day")
+    clock = cols[1].time_input("at", value=None, key="upload_read_clock")
+    if day is not None:
+        read_time = datetime.combine(day, clock or datetime.min.time())
 if st.button(f"Ingest {len(ready)} file(s)", key="upload_ingest", disabled=not ready):
     try:
         with session_scope(url) as session:  # the role is checked again, in the database, before anything is stored
@@ -91,7 +102,8 @@ if st.button(f"Ingest {len(ready)} file(s)", key="upload_ingest", disabled=not r
     todo = [(n, b) for n, b in pairs if uploads.safe_name(n) in ready]
     bar = st.progress(0.0, text="Storing…")
     outcome = uploads.ingest(url, todo, template, plate_map, kit_lot or None, operator or None, who,
-                             on_progress=lambda k, name: bar.progress(k / len(todo), text=f"{k}/{len(todo)}: {name}"))
+                             on_progress=lambda k, name: bar.progress(k / len(todo), text=f"{k}/{len(todo)}: {name}"),
+                             read_time=read_time)
     data.invalidate()
     st.session_state.pop(PREVIEW, None)
     stored = int((outcome["result"] == "stored").sum())

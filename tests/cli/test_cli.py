@@ -129,3 +129,29 @@ def test_init_creates_the_schema(tmp_path, monkeypatch):
 
     assert result.exit_code == 0 and f"at revision {head_revision()}" in result.output
     assert table_counts(f"sqlite:///{tmp_path / 'new.sqlite'}")["plate"] == 0
+
+
+def test_read_time_is_given_for_files_that_do_not_say(db_url, small_study):
+    """A generic grid carries no read time: --read-time gives it, marked as given; a file's own time always wins."""
+    from sqlmodel import select
+
+    from labdb.db import session_scope
+    from labdb.models import Plate
+
+    study, paths = small_study
+    grids = [p for p in paths["plates"] if p.suffix == ".csv"]
+    gen5 = [p for p in paths["plates"] if p.suffix == ".txt"]
+    assert grids and gen5, "the small study has both reader kinds"
+    common = ["--template", paths["template"], "--plate-map", paths["plate_map"], "--operator", "KM"]
+    counts = table_counts(db_url)
+    bad = labdb("ingest", grids[0], *common, "--read-time", "last tuesday")
+    assert bad.exit_code == 2 and bad.stderr.strip().startswith("error: --read-time: 'last tuesday' is not a date")
+    assert table_counts(db_url) == counts
+    result = labdb("ingest", grids[0], gen5[0], *common, "--read-time", "2024-03-05 14:30")
+    assert result.exit_code == 0, result.output
+    with session_scope(db_url) as s:
+        plates = {p.original_filename: p for p in s.exec(select(Plate)).all()}
+    grid, text = plates[grids[0].name], plates[gen5[0].name]
+    assert str(grid.read_time) == "2024-03-05 14:30:00" and grid.read_extra["read_time_source"] == f"given at ingest by {grid.ingested_by}"
+    sim = {p.name: p for p in study.plates}
+    assert text.read_time == sim[text.name].read_time and "read_time_source" not in (text.read_extra or {})

@@ -199,6 +199,28 @@ def test_upload_previews_problems_and_ingests_with_the_button(db_url, small_stud
         assert len(plates) == 1 and plates[0].ingested_by == "Uploader" and plates[0].original_filename == good.name
 
 
+def test_upload_asks_when_a_grid_was_read_and_stores_it(db_url, small_study):
+    """A grid file does not say when it was read: the page says so and the time given is stored, marked as given."""
+    from datetime import date, time
+
+    _, paths = small_study
+    grid = next(p for p in paths["plates"] if p.suffix == ".csv")
+    at = _open(_app("Uploader"), "pages/upload.py")
+    at.selectbox(key="upload_template_choice").set_value(Path(paths["template"]).name)
+    at.file_uploader(key="upload_files").set_value([(grid.name, grid.read_bytes(), "text/csv")])
+    at.file_uploader(key="upload_plate_map").set_value((paths["plate_map"].name, paths["plate_map"].read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception and any("no read time in the file" in t.value for t in at.text)
+    at.date_input(key="upload_read_day").set_value(date(2024, 3, 5))
+    at.time_input(key="upload_read_clock").set_value(time(14, 30))
+    at.button(key="upload_ingest").click().run()
+    assert not at.exception
+    with _session(db_url) as s:
+        plate = s.exec(select(Plate)).one()
+    assert str(plate.read_time) == "2024-03-05 14:30:00"
+    assert plate.read_extra["read_time_source"] == "given at ingest by Uploader"
+
+
 def test_run_qc_shows_the_guide_set_and_the_violations(db_url, tmp_path, monkeypatch):
     """With a guide set of 5 plates, the 12-plate demo is judged: bands, guide-set caption, violations table."""
     from labdb import runqc
