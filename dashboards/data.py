@@ -275,3 +275,15 @@ def approved_kit_lots(url: str) -> list[str]:
             .where(Plate.status == "approved").order_by(KitLot.lot))
     with engine(url).connect() as conn:
         return list(conn.execute(stmt).scalars().all())
+
+
+@st.cache_data(ttl=30)
+def plate_violations(url: str, plate_id: int) -> pd.DataFrame:
+    """Westgard violations this plate completed (rule, severity, metric, level, the plates and values of the window)."""
+    from labdb.models import QcViolation
+
+    stmt = (select(QcViolation.rule, QcViolation.severity, QcViolation.metric, QcViolation.level, QcViolation.plate_ids,
+                   QcViolation.values, QcViolation.z)
+            .where(QcViolation.plate_id == plate_id).order_by(QcViolation.id))
+    with engine(url).connect() as conn:
+        return pd.read_sql(stmt, conn)

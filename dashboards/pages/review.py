@@ -76,6 +76,17 @@ if not masked.empty:
     st.subheader("Masked wells")
     st.dataframe(masked[["position", "role", "level", "od_corrected", "mask_reason"]], hide_index=True, width="stretch",
                  key="review_masked")
+st.subheader("Run QC (Westgard)")
+violations = data.plate_violations(url, plate_id)
+if violations.empty:
+    st.success("This run completes no Westgard violation (or its kit lot has no guide set yet: see Run QC).")
+else:
+    rejecting = violations[violations["severity"] == "reject"]
+    if len(rejecting) and plate["status"] != "approved":
+        st.error("This run breaks rejecting Westgard rules (" + ", ".join(sorted(set(rejecting["rule"]))) + "): "
+                 "approving it needs a PI's written override in the comment, which the audit trail records.")
+    st.dataframe(violations, hide_index=True, width="stretch", key="review_violations")
+
 st.subheader("Results")
 st.dataframe(results, hide_index=True, width="stretch", key="review_results")
 

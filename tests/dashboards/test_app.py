@@ -236,3 +236,18 @@ def test_run_qc_shows_the_guide_set_and_the_violations(db_url, tmp_path, monkeyp
     assert any("Guide set (first_n, n = 5)" in c.value for c in at.caption)
     assert len(at.selectbox(key="qc_lot").options) == len(lots)
     assert any("violation(s) stored" in c.value for c in at.caption)
+
+    # the plate review page shows the violations a run completed, and what approving it then needs
+    from labdb.models import QcViolation
+
+    with session_scope(db_url) as session:  # a stored 1-3s on an unreviewed run (as runqc.reevaluate stores them)
+        plate = session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).first()
+        plate_id = plate.id
+        session.add(QcViolation(rule="1-3s", severity="reject", metric="control_conc", kit_lot_id=plate.kit_lot_id,
+                                level="low", plate_id=plate_id, plate_ids=[plate_id], values=[412.0], z=[3.4]))
+        rules = sorted(v.rule for v in session.exec(select(QcViolation).where(QcViolation.plate_id == plate_id)).all())
+    _open(at, "pages/review.py")
+    at.selectbox(key="review_plate").set_value(plate_id).run()
+    assert not at.exception
+    assert sorted(_table(at, "severity")["rule"]) == rules
+    assert any("needs a PI's written override" in e.value for e in at.error)
