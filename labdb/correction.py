@@ -100,18 +100,15 @@ def inputs(session: Session) -> CorrectionInputs:
         .where(Result.role == "sample", Result.censoring == "none", Result.conc_pg_ml > 0)
         .order_by(Result.plate_id, Result.id)
     )
-    rows = session.execute(stmt).all()
-    samples = pd.DataFrame(rows, columns=["result_id", "plate", "kit_lot", "value", "sample_id", "sample_type",
-                                          "season", "diagnosis", "visit", "subject"])
+    samples = _frame(session, stmt, ["result_id", "plate", "kit_lot", "value", "sample_id", "sample_type", "season",
+                                     "diagnosis", "visit", "subject"])
     samples = samples.assign(role="sample", pool=None)
-    wells = session.execute(
-        select(Well.plate_id, lot, Well.role, Well.level, Well.nominal, Well.od_corrected, Well.conc_pg_ml)
-        .join(approved, approved.c.id == Well.plate_id)
-        .join(Plate, Plate.id == Well.plate_id)
-        .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
-        .where(Well.role.in_(("bridge", "standard", "blank")), Well.masked.is_(False))
-    ).all()
-    w = pd.DataFrame(wells, columns=["plate", "kit_lot", "role", "level", "nominal", "od", "conc"])
+    w = _frame(session, select(Well.plate_id, lot, Well.role, Well.level, Well.nominal, Well.od_corrected, Well.conc_pg_ml)
+               .join(approved, approved.c.id == Well.plate_id)
+               .join(Plate, Plate.id == Well.plate_id)
+               .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
+               .where(Well.role.in_(("bridge", "standard", "blank")), Well.masked.is_(False)),
+               ["plate", "kit_lot", "role", "level", "nominal", "od", "conc"])
     pools = w[(w["role"] == "bridge") & (w["conc"] > 0)]
     pools = pd.DataFrame({"plate": pools["plate"], "kit_lot": pools["kit_lot"], "value": pools["conc"],
                           "role": "bridge", "pool": pools["level"].astype(object)})
@@ -123,6 +120,12 @@ def inputs(session: Session) -> CorrectionInputs:
     plate_ids = sorted({int(p) for p in frame["plate"]})
     return CorrectionInputs(frame, standards.reset_index(drop=True), plate_ids,
                             sorted(int(r) for r in samples["result_id"]))
+
+
+def _frame(session: Session, stmt, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a frame, column by column (building it from row objects costs as much as the query)."""
+    rows = session.connection().execute(stmt).fetchall()
+    return pd.DataFrame(dict(zip(columns, zip(*rows), strict=True)) if rows else {c: [] for c in columns})
 
 
 def fingerprint(options: CorrectionOptions, data: CorrectionInputs) -> str:
@@ -159,8 +162,9 @@ def run_correction(session: Session, options: CorrectionOptions, actor: str) -> 
     session.add(run)
     session.flush()
     for start in range(0, len(values), INSERT_ROWS):
-        session.execute(sa.insert(CorrectedResult), [v | {"run_id": run.id} for v in values[start:start + INSERT_ROWS]])
-    session.execute(sa.insert(CorrectionShift), _shift_rows(run.id, out, result, options.check_pool))
+        session.connection().execute(CorrectedResult.__table__.insert(),
+                                     [v | {"run_id": run.id} for v in values[start:start + INSERT_ROWS]])
+    session.connection().execute(CorrectionShift.__table__.insert(), _shift_rows(run.id, out, result, options.check_pool))
     audit.record(session, actor, "batch_correct", "correction_run", run.id,
                  after={"method": options.method, "plates": run.n_plates, "values": run.n_values,
                         "override": run.override, "inputs_sha256": digest},
