@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from labdb.export import neutralise_formulas
@@ -36,23 +37,27 @@ def suggest(row: pd.Series) -> tuple[str, float, str]:
 
 
 def worklist(session: Session) -> pd.DataFrame:
-    """Samples whose latest measurement on a non-rejected plate needs re-assay, with a suggested dilution."""
-    stmt = (
+    """Samples whose latest measurement on a non-rejected plate needs re-assay, with a suggested dilution. The
+    database picks each sample's latest measurement (a window function) and keeps only those that need work, so
+    the page and the CLI never read every result. Latest = newest read time; a plate without one counts as newest."""
+    ranked = (
         select(Result.name.label("sample_id"), Result.dilution, Result.conc_pg_ml.label("bdnf_pg_ml"),
-               Result.lloq_pg_ml, Result.uloq_pg_ml, Result.cv_pct, Result.censoring, Result.flags,
-               Plate.id.label("plate_id"), Plate.name.label("plate_name"), Plate.read_time)
+               Result.lloq_pg_ml, Result.uloq_pg_ml, Result.cv_pct, Result.censoring,
+               sa.cast(Result.flags, sa.Text).label("flags"), Plate.id.label("plate_id"),
+               Plate.name.label("plate_name"), Plate.read_time,
+               sa.func.row_number().over(partition_by=Result.name,
+                                         order_by=(Plate.read_time.desc().nulls_first(), Plate.id.desc(), Result.id.desc()))
+               .label("newest"))
         .join(Plate, Plate.id == Result.plate_id)
         .join(CurveFit, CurveFit.id == Result.curve_fit_id)
         .where(Result.role == "sample", CurveFit.is_current.is_(True), Plate.status != "rejected")
-        .order_by(Plate.read_time, Plate.id)
+        .subquery()
     )
-    df = pd.read_sql(stmt, session.connection())
-    if df.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    latest = df.groupby("sample_id", sort=False).tail(1)  # a later good measurement clears earlier problems
-    flags = latest["flags"].map(lambda f: f if isinstance(f, list) else [])
-    needs = latest["censoring"].isin(["above_uloq", "below_lloq"]) | flags.map(lambda f: "cv_high" in f)
-    todo = latest[needs].copy()
+    stmt = select(*[c for c in ranked.c if c.name != "newest"]).where(
+        ranked.c.newest == 1,
+        sa.or_(ranked.c.censoring.in_(("above_uloq", "below_lloq")), ranked.c.flags.like('%"cv_high"%')),
+    )
+    todo = pd.read_sql(stmt, session.connection())
     if todo.empty:
         return pd.DataFrame(columns=COLUMNS)
     todo[["reason", "suggested_dilution", "note"]] = pd.DataFrame(
