@@ -130,11 +130,12 @@ def approved_count(url: str) -> int:
 
 
 @st.cache_data(ttl=30)
-def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview_rows: int = 200) -> dict:
+def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview_rows: int = 200,
+                    correction: int | None = None) -> dict:
     """What the Export page shows before anything is downloaded: row and plate counts, the first rows (read from the
     streamed export, not the whole table), the dictionary and the batch-correction run named in the provenance."""
     with _session(url) as session:
-        plan = export.plan_export(session, filters, wide)
+        plan = export.plan_export(session, filters, wide, correction_version=correction)
         preview = export.typed(pd.DataFrame(), plan.columns)
         chunks = export.iter_export(session, plan, chunk_rows=preview_rows if not wide else max(preview_rows * 4, 1000))
         for chunk in chunks:
@@ -147,12 +148,13 @@ def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview
                 "batch_correction": plan.provenance.get("batch_correction", "")}
 
 
-def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str) -> bytes:
+def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str,
+                 correction: int | None = None) -> bytes:
     """The export file (.csv, .parquet or .xlsx) exactly as `labdb export` writes it. Not cached: the download button
     calls it when clicked (in its own thread), so a page load never builds files nobody asked for."""
     with tempfile.TemporaryDirectory() as tmp, Session(get_engine(url)) as session:
         out = Path(tmp) / f"export{suffix}"
-        export.write_export(session, out, filters, wide, actor=actor or "unknown")
+        export.write_export(session, out, filters, wide, actor=actor or "unknown", correction_version=correction)
         return out.read_bytes()
 
 

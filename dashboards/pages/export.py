@@ -34,8 +34,14 @@ filters = ExportFilters(
     include_unapproved=unapproved,
 )
 wide = layout == "wide"
+runs = data.correction_runs(url)
+correction = None
+if len(runs):
+    labels = {int(r.version): f"version {r.version} · {r.method} · {str(r.created_at)[:16]}" for r in runs.itertuples()}
+    correction = st.selectbox("Batch correction for bdnf_pg_ml_corrected", list(labels), format_func=labels.get,
+                              key="export_correction", help="The latest run by default; see the Batch effects page.")
 try:
-    overview = data.export_overview(url, filters, wide, PREVIEW_ROWS)
+    overview = data.export_overview(url, filters, wide, PREVIEW_ROWS, correction)
 except InputError as exc:
     st.error(md(exc))
     st.stop()
@@ -55,7 +61,7 @@ else:
                                                  (".parquet", "Parquet", "application/vnd.apache.parquet"),
                                                  (".xlsx", "Excel (xlsx)", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))):
         too_big = suffix == ".xlsx" and overview["rows"] > XLSX_MAX_ROWS
-        col.download_button(f"Download {label}", partial(data.export_bytes, url, filters, wide, suffix, who),
+        col.download_button(f"Download {label}", partial(data.export_bytes, url, filters, wide, suffix, who, correction),
                             file_name=f"bdnf_export_{layout}{suffix}", mime=mime, key=f"export_download_{suffix[1:]}",
                             on_click="ignore", disabled=too_big,
                             help=f"More than {XLSX_MAX_ROWS:,} rows: use CSV or Parquet." if too_big else None)

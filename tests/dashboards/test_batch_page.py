@@ -166,3 +166,23 @@ def test_a_technician_neither_sees_nor_opens_the_page_nor_may_correct(approved_d
         run_correction(s, CorrectionOptions("bridge"), require(s, "tech", "correct").name)
     with Session(get_engine(approved_db)) as s:
         assert s.exec(select(func.count()).select_from(CorrectionRun)).one() == 0
+
+
+def test_the_export_page_names_and_uses_the_chosen_correction(approved_db):
+    """Two versions: the Export page previews the latest by default and the one chosen when asked, and says which."""
+    with session_scope(approved_db) as s:
+        first = run_correction(s, CorrectionOptions("bridge"), "stats").run.id
+        second = run_correction(s, CorrectionOptions("lot-shift"), "stats").run.id
+    at = _as("statistician")
+    at.switch_page("pages/export.py").run()
+    assert not at.exception
+    assert at.selectbox(key="export_correction").value == second
+    preview = _table(at, "correction_version")
+    in_range = preview["censoring"] == "none"
+    assert set(preview.loc[in_range, "correction_version"]) == {second}
+    assert any(f"version {second}: lot-shift" in c.value.replace("\\", "") for c in at.caption)
+    at.selectbox(key="export_correction").set_value(first).run()
+    assert not at.exception
+    preview = _table(at, "correction_version")
+    assert set(preview.loc[preview["censoring"] == "none", "correction_version"]) == {first}
+    assert any(f"version {first}: bridge" in c.value.replace("\\", "") for c in at.caption)
