@@ -159,13 +159,19 @@ def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: st
 
 
 @st.cache_data(ttl=30)
-def cohort_values(url: str) -> pd.DataFrame:
-    """Approved plates' sample results with the few columns the Cohort page plots (one narrow query)."""
+def cohort_values(url: str, correction: int | None = None) -> pd.DataFrame:
+    """Approved plates' sample results with the few columns the Cohort page plots (one narrow query), and the
+    batch-corrected value of run `correction` (None: no corrected column values)."""
+    from labdb.models import CorrectedResult
+
     stmt = (
-        select(Result.plate_id, Result.name.label("sample_id"), Result.conc_pg_ml.label("bdnf_pg_ml"), Result.censoring,
-               Sample.sample_type,
+        select(Result.plate_id, Result.name.label("sample_id"), Result.conc_pg_ml.label("bdnf_pg_ml"),
+               CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"), Result.censoring, Sample.sample_type,
                Sample.collected_at, Site.hemisphere.label("_hemisphere"), Subject.sex, Sample.platelet_count)
         .join(Plate, Plate.id == Result.plate_id)
+        .join(CorrectedResult, sa.and_(CorrectedResult.result_id == Result.id,
+                                       CorrectedResult.run_id == (correction if correction is not None else -1)),
+              isouter=True)
         .join(CurveFit, sa.and_(CurveFit.id == Result.curve_fit_id, CurveFit.is_current.is_(True)))
         .join(Sample, Sample.id == Result.sample_id, isouter=True)
         .join(Subject, Subject.id == Sample.subject_id, isouter=True)

@@ -12,7 +12,15 @@ GROUPS = {"Sample type": "sample_type", "Season": "season", "Sex": "sex", "Plate
 auth.guard("cohort")  # role check; also draws the sidebar with the logout button
 st.title("Cohort")
 url = data.database_url()
-frame = data.cohort_values(url)  # approved plates only, current fits, as exported
+runs = data.correction_runs(url)
+latest = int(runs["version"].iloc[0]) if len(runs) else None
+frame = data.cohort_values(url, latest)  # approved plates only, current fits, as exported
+if latest is not None and len(frame):
+    kind = st.radio("Values", ["measured", f"batch-corrected (version {latest})"], horizontal=True, key="cohort_values",
+                    help="Batch-corrected: the latest correction run (Batch effects page); values it did not cover "
+                         "(censored, or plates approved since) are left out.")
+    if kind != "measured":
+        frame = frame.assign(bdnf_pg_ml=frame["bdnf_pg_ml_corrected"]).dropna(subset=["bdnf_pg_ml"])
 if frame.empty:
     st.info("No results from approved plates yet: approve plates on the Plate review page.")
 else:

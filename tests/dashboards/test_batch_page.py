@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlmodel import Session, func, select
@@ -186,3 +187,18 @@ def test_the_export_page_names_and_uses_the_chosen_correction(approved_db):
     preview = _table(at, "correction_version")
     assert set(preview.loc[preview["censoring"] == "none", "correction_version"]) == {first}
     assert any(f"version {first}: bridge" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_the_cohort_page_shows_batch_corrected_values(approved_db):
+    with session_scope(approved_db) as s:
+        run = run_correction(s, CorrectionOptions("lot-shift"), "stats").run
+        version, n_values = run.id, run.n_values
+    at = _as("statistician")
+    at.switch_page("pages/cohort.py").run()
+    assert not at.exception
+    measured = _table(at, "median")
+    at.radio(key="cohort_values").set_value(f"batch-corrected (version {version})").run()
+    assert not at.exception
+    corrected = _table(at, "median")
+    assert corrected["n"].sum() == n_values  # every corrected value, nothing else
+    assert not np.allclose(corrected["median"], measured["median"])
