@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Protocol
 
 import numpy as np
 
+from labdb.errors import InputError
 from labdb.readers.canonical import FLAGS, PlateRead, well_name
 
 SNIFF_BYTES = 8192
@@ -102,6 +102,23 @@ def find_grid_header(row: list[object]) -> tuple[int, int] | None:
             if k >= 6:  # shorter runs of 1, 2, 3 are not grids; 6-11 and 13-23 are wrong-shaped grids
                 return j, k
     return None
+
+
+def grid_row_done(letter: str, k: int, nrows: int, where: str, missing: str = "nothing") -> bool:
+    """Check the row letter of line k under a plate grid with `nrows` rows: True when the grid is complete (k == nrows
+    and no extra row follows); a wrong letter, or a row beyond the plate, is an InputError naming `where` (the file
+    and line or cell). `missing` says what an empty letter means."""
+    n_wells = 96 if nrows == 8 else 384
+    last = ROW_LETTERS[nrows - 1]
+    if k == nrows:
+        if nrows < 26 and letter.upper() == chr(ord("A") + nrows):
+            raise InputError(f"{where}: row '{letter}' does not exist on a {n_wells}-well plate (rows A-{last}).")
+        return True
+    if letter.upper() != ROW_LETTERS[k]:
+        found = f"'{letter}'" if letter else missing
+        raise InputError(f"{where}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid (rows A-{last} in order) "
+                         f"but found {found}.")
+    return False
 
 
 def parse_number(text: str, decimal: str | None = None) -> float | None:

@@ -28,6 +28,7 @@ from labdb.readers.base import (
     SNIFF_BYTES,
     decode_text,
     find_grid_header,
+    grid_row_done,
     parse_cell,
     parse_datetime,
 )
@@ -219,23 +220,12 @@ def _read_grid(
     """The rows A-H (A-P) under the grid header at line index i; empty cells (wells not read) are left out."""
     n_wells = 96 if ncols == 12 else 384
     nrows = plate_shape(n_wells)[0]
-    last = ROW_LETTERS[nrows - 1]
     records: list[Record] = []
     for k in range(nrows + 1):
         n, cells = lines[i + 1 + k] if i + 1 + k < len(lines) else (lines[-1][0] + 1, [])
-        letter = cells[0] if cells else ""
-        if k == nrows:
-            if letter.upper() == chr(ord(last) + 1):
-                raise InputError(
-                    f"{filename}: line {n}: row '{letter}' does not exist on a {n_wells}-well plate (rows A-{last})."
-                )
+        if grid_row_done(cells[0] if cells else "", k, nrows, f"{filename}: line {n}",
+                         missing="nothing (the file may be truncated)"):
             break
-        if letter.upper() != ROW_LETTERS[k]:
-            found = f"'{letter}'" if letter else "nothing (the file may be truncated)"
-            raise InputError(
-                f"{filename}: line {n}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid "
-                f"(rows A-{last} in order) but found {found}."
-            )
         values = cells[1:]
         beyond = [c for c, v in enumerate(values) if v and c >= ncols]
         if len(values) < ncols or beyond:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import string
 from pathlib import PurePath
 
 import numpy as np
@@ -26,6 +25,7 @@ from labdb.readers.base import (
     decode_text,
     expand_flags,
     find_grid_header,
+    grid_row_done,
     parse_cell,
     plate_arrays,
 )
@@ -142,20 +142,8 @@ def _read_grid(
     records = []
     for k in range(nrows + 1):
         row = r + 1 + k
-        letter = cell_text(table.cell(row, j))
-        if k == nrows:
-            if letter.upper() == string.ascii_uppercase[nrows]:
-                raise InputError(
-                    f"{filename}: {table.where(row, j)}: row '{letter}' does not exist on a {n_wells}-well plate "
-                    f"(rows A-{ROW_LETTERS[nrows - 1]})."
-                )
+        if grid_row_done(cell_text(table.cell(row, j)), k, nrows, f"{filename}: {table.where(row, j)}"):
             break
-        if letter.upper() != ROW_LETTERS[k]:
-            found_text = f"'{letter}'" if letter else "nothing"
-            raise InputError(
-                f"{filename}: {table.where(row, j)}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid "
-                f"(rows A-{ROW_LETTERS[nrows - 1]} in order) but found {found_text}."
-            )
         records += _read_row(table, row, j, ncols, k, wavelength, filename)
     return n_wells, records, r + 1 + nrows
 

@@ -31,6 +31,7 @@ from labdb.readers.base import (
     cell_text,
     decode_text,
     find_grid_header,
+    grid_row_done,
     parse_cell,
     parse_datetime,
 )
@@ -224,25 +225,14 @@ def _read_grid(
 ) -> list[Record]:
     """Rows A-H (A-P) under the header at row r, row letters in column j; empty cells are left out."""
     nrows = plate_shape(96 if ncols == 12 else 384)[0]
-    last = ROW_LETTERS[nrows - 1]
     records: list[Record] = []
     for k in range(nrows + 1):
         row = r + 1 + k
-        letter = _cell(rows, row, j)
-        if k == nrows:
-            if letter.upper() == chr(ord(last) + 1):
-                where = _where(name, row, j)
-                raise InputError(f"{filename}: {where}: row '{letter}' does not exist on a plate with rows A-{last}.")
+        if grid_row_done(_cell(rows, row, j), k, nrows, f"{filename}: {_where(name, row, j)}"):
             break
-        if letter.upper() != ROW_LETTERS[k]:
-            found = f"'{letter}'" if letter else "nothing"
-            raise InputError(
-                f"{filename}: {_where(name, row, j)}: expected row '{ROW_LETTERS[k]}' of the grid "
-                f"(rows A-{last} in order) but found {found}."
-            )
         if _cell(rows, row, j + 1 + ncols):
             raise InputError(
-                f"{filename}: {_where(name, row, j + 1 + ncols)}: row '{letter}' has a value past column {ncols}; "
+                f"{filename}: {_where(name, row, j + 1 + ncols)}: row '{ROW_LETTERS[k]}' has a value past column {ncols}; "
                 f"expected {ncols} values (columns 1-{ncols}, as in the grid header)."
             )
         for c, cell in enumerate(rows[row][j + 1 : j + 1 + ncols]):

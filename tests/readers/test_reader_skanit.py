@@ -133,11 +133,11 @@ def test_broken_reports(plate_exports):
     eleven = _error(_edited_report(plate_exports, {"M10": None}), "r.xlsx")
     assert eleven.startswith("r.xlsx: sheet 'Absorbance 1_01', cell B10: the grid header has columns 1-11")
     duplicated = _error(_edited_report(plate_exports, {"A15": "D"}), "r.xlsx")
-    assert "'Absorbance 1_01', cell A15: expected row 'E' of the grid (rows A-H in order) but found 'D'" in duplicated
+    assert "'Absorbance 1_01', cell A15: expected row 'E' of the 96-well grid (rows A-H in order) but found 'D'" in duplicated
     past = _error(_edited_report(plate_exports, {"N12": 0.5}), "r.xlsx")
     assert "cell N12: row 'B' has a value past column 12; expected 12 values" in past
     extra_row = _error(_edited_report(plate_exports, {"A19": "I"}), "r.xlsx")
-    assert "cell A19: row 'I' does not exist on a plate with rows A-H" in extra_row
+    assert "cell A19: row 'I' does not exist on a 96-well plate (rows A-H)" in extra_row
     data = _bytes(plate_exports, REPORT)
     assert "damaged or truncated .xlsx" in _error(data[: len(data) // 2], "r.xlsx")
     no_grid = _error(_edited_report(plate_exports, {"A10": "Sample"}), "r.xlsx")
