@@ -59,7 +59,7 @@ def ingest(
 ) -> None:
     """Parse, evaluate and store reader exports, one transaction per file."""
     from labdb.export import parse_when
-    from labdb.ingest import IngestOutcome, ingest_files
+    from labdb.ingest import IngestOutcome, ingest_files, new_kit_lot_note
     from labdb.templates import load_plate_map, load_template
 
     url = require_db()
@@ -72,6 +72,10 @@ def ingest(
         pmap = load_plate_map(plate_map) if plate_map else None
     except LabdbError as exc:
         fail(str(exc))
+    with session_scope(url) as session:
+        note = new_kit_lot_note(session, kit_lot)
+    if note:
+        err.print(f"note: {note}", markup=False)
     failures = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=len(files) < 2 or not err.is_terminal) as progress:

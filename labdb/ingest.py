@@ -6,6 +6,7 @@ fails at any step leaves the database exactly as it was.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -206,6 +207,19 @@ def _named(src: str) -> Iterator[None]:
     except InputError as exc:
         message = str(exc)
         raise InputError(message if message.startswith(src) else f"{src}: {message}") from None
+
+
+def new_kit_lot_note(session: Session, lot: str | None) -> str | None:
+    """A warning when `lot` is not a known kit lot yet (a typo would otherwise start a lot of its own: its own guide
+    sets, its own batch shift), with the closest known lot; None when it is known or not given."""
+    if not lot:
+        return None
+    known = list(session.exec(select(KitLot.lot).order_by(KitLot.lot)).all())
+    if lot in known:
+        return None
+    close = difflib.get_close_matches(lot, known, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]}?" if close else (f" Known lots: {', '.join(known)}." if known else "")
+    return f"kit lot {lot} is new: it will be created, with its own Westgard guide sets.{hint}"
 
 
 def _kit_lot(session: Session, lot: str, template: Template) -> KitLot:

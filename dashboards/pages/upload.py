@@ -12,6 +12,7 @@ from dashboards import auth, charts, data, uploads
 from dashboards.safe import md
 from labdb.db import session_scope
 from labdb.errors import InputError
+from labdb.ingest import new_kit_lot_note
 from labdb.templates import load_template
 
 UPLOAD_OWN = "Upload a template…"
@@ -63,6 +64,10 @@ else:
     st.session_state[PREVIEW] = (fingerprint, previews)
 
 st.subheader("Preview (nothing is stored yet)")
+with session_scope(url) as session:
+    lot_note = new_kit_lot_note(session, kit_lot or None)
+if lot_note:
+    st.warning(md(lot_note[0].upper() + lot_note[1:]))
 good = [p for p in previews if p.problem is None and p.duplicate is None]
 st.write(f"{len(previews)} file(s): {len(good)} ready, "
          f"{sum(p.problem is not None for p in previews)} with problems, {sum(p.duplicate is not None for p in previews)} already stored.")

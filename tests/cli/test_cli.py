@@ -155,3 +155,17 @@ def test_read_time_is_given_for_files_that_do_not_say(db_url, small_study):
     assert str(grid.read_time) == "2024-03-05 14:30:00" and grid.read_extra["read_time_source"] == f"given at ingest by {grid.ingested_by}"
     sim = {p.name: p for p in study.plates}
     assert text.read_time == sim[text.name].read_time and "read_time_source" not in (text.read_extra or {})
+
+
+def test_a_new_kit_lot_is_named_with_the_closest_known_one(db_url, small_study):
+    """A typo in --kit-lot would start a lot of its own (guide sets, batch shift): ingest says so, and still stores."""
+    _, paths = small_study
+    common = ["--template", paths["template"], "--plate-map", paths["plate_map"]]
+    first = labdb("ingest", paths["plates"][0], *common, "--kit-lot", "L2301")
+    assert first.exit_code == 0 and "note: kit lot L2301 is new" in first.stderr and "Did you mean" not in first.stderr
+    known = labdb("ingest", paths["plates"][1], *common, "--kit-lot", "L2301")
+    assert known.exit_code == 0 and "note:" not in known.stderr
+    typo = labdb("ingest", paths["plates"][2], *common, "--kit-lot", "L2031")
+    assert typo.exit_code == 0, typo.output
+    assert "note: kit lot L2031 is new: it will be created, with its own Westgard guide sets. Did you mean L2301?" in typo.stderr
+    assert "stored, verdict" in typo.stdout

@@ -190,6 +190,10 @@ def test_upload_previews_problems_and_ingests_with_the_button(db_url, small_stud
     with _session(db_url) as s:
         assert s.exec(select(Plate.id)).all() == []  # nothing stored by the preview
 
+    assert not any("is new" in w.value for w in at.warning)  # no kit lot given
+    at.text_input(key="upload_kit_lot").set_value("L2301").run()
+    assert any("Kit lot L2301 is new" in w.value for w in at.warning)  # the first lot: new, nothing to suggest
+
     at.button(key="upload_ingest").click().run()
     assert not at.exception
     result = _table(at, "result")
@@ -197,6 +201,8 @@ def test_upload_previews_problems_and_ingests_with_the_button(db_url, small_stud
     with _session(db_url) as s:
         plates = s.exec(select(Plate)).all()
         assert len(plates) == 1 and plates[0].ingested_by == "Uploader" and plates[0].original_filename == good.name
+    at.text_input(key="upload_kit_lot").set_value("L2031").run()  # a typo of the lot just stored
+    assert any("Did you mean L2301" in w.value.replace("\\", "") for w in at.warning)
 
 
 def test_upload_asks_when_a_grid_was_read_and_stores_it(db_url, small_study):
