@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
@@ -202,3 +203,20 @@ def test_the_cohort_page_shows_batch_corrected_values(approved_db):
     corrected = _table(at, "median")
     assert corrected["n"].sum() == n_values  # every corrected value, nothing else
     assert not np.allclose(corrected["median"], measured["median"])
+
+
+def test_the_overview_says_whether_the_correction_is_current(approved_db):
+    at = _as("technician")  # the overview is everybody's first page
+    assert any("No batch correction yet" in i.value for i in at.info)
+    with session_scope(approved_db) as s:
+        version = run_correction(s, CorrectionOptions("bridge"), "stats").run.id
+    st.cache_data.clear()  # the pages cache their queries for 30 s; a new correction elsewhere is seen after that
+    at = _as("technician")
+    assert any(f"Batch correction version {version} (bridge)" in m.value and "every approved plate" in m.value
+               for m in at.success)
+    with session_scope(approved_db) as s:  # approving the failed plate too (with a reason) leaves the run behind
+        failed = s.exec(select(Plate.id).where(Plate.status == "evaluated")).first()
+        decide(s, [failed], "approved", "dr.pi", "Checked by hand: standards fine after masking review.")
+    st.cache_data.clear()
+    at = _as("technician")
+    assert any("1 approved plate(s) are not in it" in w.value for w in at.warning)
