@@ -99,6 +99,8 @@ def evaluate_staged(files: list[StagedFile], template: Template) -> None:
     evaluations = evaluate_plates([p.wells for p in plates], template.policy)
     for plate, evaluation in zip(plates, evaluations, strict=True):
         plate.evaluation = evaluation
+    if plates and _results_valid([p.evaluation.results for p in plates]):
+        return  # the usual case, checked in one call; otherwise each file is checked alone to name the bad one
     for f in files:
         try:
             with _named(f.src):
@@ -131,6 +133,16 @@ def store_staged(
                            plate_map, lot, operator, actor, p.measure, p.reference, read_time)
         outcome.plates.append((row.id, row.name, row.verdict or ""))
     return outcome
+
+
+def _results_valid(results: list[pd.DataFrame]) -> bool:
+    """Whether every plate's results pass PlateResults, checked together (the schema's checks are row by row, so the
+    concatenation fails exactly when one plate would; one Pandera call instead of one per plate)."""
+    try:
+        validate(pd.concat(results, ignore_index=True), PlateResults, "results")
+    except SchemaProblems:
+        return False
+    return True
 
 
 def ingest_file(
