@@ -124,3 +124,18 @@ def test_automatic_masks_are_stored_with_their_reason(db_url, small_study):
         assert masked[0].raw_values["450"] is not None  # the raw reading is still there
         plate = session.exec(select(Plate)).one()
         assert plate.verdict == "pass" and any(r.startswith("Auto-masked") for r in plate.verdict_reasons)
+
+
+def test_results_of_a_batch_are_checked_together(db_url, small_study):
+    """One Pandera call checks every plate's results, and it fails when any one plate's results would."""
+    from labdb.ingest import _results_valid, evaluate_staged, stage_file
+
+    _, paths = small_study
+    template, plate_map = load_template(paths["template"]), load_plate_map(paths["plate_map"])
+    with session_scope(db_url) as s:
+        staged = [stage_file(s, p, template, plate_map) for p in paths["plates"][:2]]
+    evaluate_staged(staged, template)
+    good = [f.plates[0].evaluation.results for f in staged]
+    assert all(f.error is None for f in staged) and _results_valid(good)
+    bad = good[1].assign(lloq=good[1]["uloq"] * 2)  # LLOQ above ULOQ on the second plate
+    assert not _results_valid([good[0], bad])
