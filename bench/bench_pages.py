@@ -223,7 +223,7 @@ class Probe:
 
     def _wrap(self, name: str, fn: Callable) -> Callable:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            label = f"{name} {args[1]}" if name.startswith("plate_") else f"{name} {args[3]}" if name == "export_file" else name
+            label = f"{name} {args[1]}" if name.startswith("plate_") else name
             self._fn.append(label)
             t0 = time.perf_counter()
             try:
