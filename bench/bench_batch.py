@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     dt = time.perf_counter() - t
     total += dt
     out["lot shift fit (standards)"] = f"{dt:.2f} s  S(L2) = {fit.shift['L2']:.4f} (truth {np.log(1.12):.4f})"
-    for method, kw in (("bridge", {}), ("lot", {"lot_shifts": fit}), ("combat", {}), ("mixed", {})):
+    for method, kw in (("bridge", {}), ("lot-shift", {"lot_shifts": fit}), ("combat", {}), ("mixed", {})):
         t = time.perf_counter()
         _, res = correct(df, method, **kw)
         dt = time.perf_counter() - t

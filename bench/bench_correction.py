@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_export import PER_PLATE, ROWS, build
 
 BATCH = 50_000
@@ -29,7 +28,7 @@ def add_wells(url: str, n_plates: int, seed: int) -> float:
     """Pool and standard wells for every plate; plate and lot shifts the pools and standards carry."""
     from sqlmodel import SQLModel
 
-    from labdb.db import get_engine
+    from labdb.core.db import get_engine
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -59,8 +58,8 @@ def add_wells(url: str, n_plates: int, seed: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, str]:
+    from labdb.core.db import session_scope
     from labdb.correction import CorrectionOptions, _correct, inputs, run_correction
-    from labdb.db import session_scope
     from labdb.export import write_export
 
     n_rows = int(getattr(args, "rows", None) or ROWS)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,8 @@ def build(url: str, n_rows: int, seed: int = 11) -> dict[str, float]:
     """Fill a migrated database with `n_rows` approved sample results and their metadata; returns timings."""
     from sqlmodel import SQLModel
 
-    from labdb.db import get_engine
-    from labdb.migrate import upgrade
+    from labdb.core.db import get_engine
+    from labdb.core.migrate import upgrade
 
     t0 = time.perf_counter()
     upgrade(url)
@@ -41,7 +41,7 @@ def build(url: str, n_rows: int, seed: int = 11) -> dict[str, float]:
     t = SQLModel.metadata.tables
     n_plates = -(-n_rows // PER_PLATE)
     n_samples = max(n_rows // 2, 1)  # every sample measured twice (a re-assay on a later plate)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     engine = get_engine(url)
     with engine.begin() as conn:
         conn.execute(t["raw_file"].insert(), [
@@ -99,7 +99,7 @@ def child(kind: str, url: str, out: str) -> dict:
     """One measurement in this (fresh) process: a streamed export to `out`, or ('memory') the whole frame at once."""
     import pyarrow.parquet  # noqa: F401  (imported before the baseline, as it is for every kind)
 
-    from labdb.db import session_scope
+    from labdb.core.db import session_scope
     from labdb.export import export_frame, write_export
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

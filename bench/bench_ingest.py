@@ -7,12 +7,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from labdb.db import session_scope
-from labdb.demo import write_study_files
-from labdb.ingest import IngestOutcome, ingest_files
-from labdb.migrate import upgrade
+from labdb.core.db import session_scope
+from labdb.core.migrate import upgrade
+from labdb.demo.run import write_study_files
+from labdb.demo.simulate import simulate_study
+from labdb.ingest import IngestOutcome, IngestRequest, Upload, ingest
 from labdb.samples import import_manifest, set_site
-from labdb.simulate import simulate_study
 from labdb.templates import load_plate_map, load_template
 
 
@@ -33,7 +33,8 @@ def run(args) -> dict[str, str]:
             import_manifest(session, paths["manifest"], actor="bench")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        outcomes = list(ingest_files(url, paths["plates"], template, plate_map, "L2301", "bench", actor="bench"))
+        request = IngestRequest(template, plate_map, "L2301", "bench", actor="bench")
+        outcomes = list(ingest(url, (Upload.from_path(p) for p in paths["plates"]), request))
         assert all(isinstance(o, IngestOutcome) and not o.duplicate for _, o in outcomes)
         elapsed = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -36,9 +36,9 @@ from sqlalchemy import event
 from sqlmodel import Session, SQLModel
 from streamlit.testing.v1 import AppTest
 
+from labdb.core.db import get_engine, session_scope
+from labdb.core.migrate import upgrade
 from labdb.correction import CorrectionOptions, run_correction
-from labdb.db import get_engine, session_scope
-from labdb.migrate import upgrade
 from labdb.runqc import reevaluate
 
 PLATES = 2500

@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.registry import read_plates
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "plate_exports"

@@ -1,6 +1,7 @@
 """Who is using the dashboard: a login (name + password, checked against the argon2 hash in `user_account`), kept in
-st.session_state as the name and role. `pages_for` picks the pages a role may open; `require` checks the role again,
-in the database, right before an action. Without any account nobody gets in: the login page says how to make one."""
+st.session_state as the name and role. `pages_for` picks the pages a role may open. Actions do not check roles here:
+pages call a labdb.users `*_as(session, current_user().name, ...)` function, which reads the role again in the
+database inside the action's transaction. Without any account nobody gets in: the login page says how to make one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from labdb import users
-from labdb.db import session_scope
+from labdb.core.db import session_scope
 
 SESSION_KEY = "auth_user"  # {"name": ..., "role": ...} once logged in
 
@@ -76,15 +77,6 @@ def allowed(permission: str) -> bool:
     """Whether the logged-in user's role grants `permission` (for showing or hiding controls)."""
     user = current_user()
     return bool(user and user.can(permission))
-
-
-def require(session, permission: str) -> str:
-    """The logged-in user's name, after checking in the database that the account still exists and its role grants
-    `permission`; raises labdb.users.PermissionDenied otherwise. Call it inside the transaction of the action."""
-    user = current_user()
-    if user is None:
-        raise users.PermissionDenied("you are not logged in; log in again.")
-    return users.require(session, user.name, permission).name
 
 
 def page_allowed(user: User | None, page: str) -> bool:

@@ -21,10 +21,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import labdb
-from labdb import audit
-from labdb.errors import InputError
-from labdb.models import (
-    CORRECTION_METHODS,
+from labdb.core import audit
+from labdb.core.errors import InputError
+from labdb.core.models import (
     CorrectedResult,
     CorrectionRun,
     CorrectionShift,
@@ -37,8 +36,8 @@ from labdb.models import (
     Well,
 )
 from qc import batch
+from qc.vocab import CORRECTION_METHODS
 
-QC_METHOD = {"bridge": "bridge", "lot-shift": "lot", "combat": "combat", "mixed": "mixed"}
 NO_LOT = "(no kit lot)"
 INSERT_ROWS = 10_000
 

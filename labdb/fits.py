@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, select, update
 
-from labdb.models import CurveFit, Plate, Result, Sample, Well
+from labdb.core.models import CurveFit, Plate, Result, Sample, Well
 from qc.acceptance import PlateEvaluation
 from qc.curves import ENGINE_VERSION
+from qc.layout import read_flags
 
 AUTO_MASKER = "auto (qc.acceptance)"
 
@@ -43,14 +44,6 @@ def records(df: pd.DataFrame) -> list[dict]:
             clean[str(k)] = v
         out.append(clean)
     return out
-
-
-def read_flags(raw_flags: dict | None, measure: int | None, reference: int | None) -> list[str]:
-    """Flags from the reader for the wavelengths used: 'overflow_450', 'missing_630', or 'not_read'."""
-    if not raw_flags:
-        return ["not_read"]
-    used = ["read" if measure is None else str(measure)] + ([str(reference)] if reference is not None else [])
-    return [f"{raw_flags.get(k, 'missing')}_{k}" for k in used if raw_flags.get(k) != "ok"]
 
 
 def sample_ids(session: Session, codes: list[str]) -> dict[str, int]:

@@ -1,35 +1,77 @@
-"""The ingest pipeline: file -> reader -> canonical reads -> template -> corrected OD -> curve -> results.
+"""The one ingest driver: (name, bytes) uploads -> reader -> canonical reads -> layout -> corrected OD -> curve -> results.
 
-Everything for one file is added to the caller's session; the caller commits once, so a file that
-fails at any step leaves the database exactly as it was.
+Every entry point (the CLI, the dashboard's upload and its preview, the demo) hands `Upload`s and one
+`IngestRequest` to `ingest` (store) or `preview` (stage and evaluate, store nothing). Files are staged
+(read, checked, laid out) one by one, the first curves of a whole batch are fitted together (qc.batchfit),
+and each file is stored in its own transaction, so a file that fails at any step leaves the database
+exactly as it was and never stops the others.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
-import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
-from labdb import audit, rawfiles, runqc
-from labdb.db import session_scope
-from labdb.errors import InputError, LabdbError
-from labdb.fits import number, read_flags, sample_ids, store_evaluation
-from labdb.models import KitLot, Plate, Well
+from labdb import kitlots, runqc, users
+from labdb.core import audit, rawfiles
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError, LabdbError
+from labdb.core.models import KitLot, Plate, Well
+from labdb.fits import number, sample_ids, store_evaluation
 from labdb.readers.canonical import PlateRead
 from labdb.readers.registry import read_plates
 from labdb.templates import PlateMap, Template, apply_plate_map
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plates
-from qc.schemas import CanonicalReads, PlateResults, PlateWells, SchemaProblems, validate
+from qc.layout import REFERENCE_CANDIDATES, apply_lot_nominals, corrected_od
+from qc.schemas import PlateResults, PlateWells, SchemaProblems, validate
 
-REFERENCE_CANDIDATES = (540, 570, 600, 620, 630, 650, 690)
 WELL_COLUMNS = ["well", "role", "level", "nominal", "dilution", "sample_id", "od", "masked"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as the user handed it in: its name (as given; messages use its base name) and its bytes, or the
+    problem that kept it from being read at all (missing, empty, too large)."""
+
+    name: str
+    data: bytes = b""
+    problem: InputError | None = None
+
+    @property
+    def src(self) -> str:
+        """The file's base name (any folder, also a Windows one from a browser, removed)."""
+        return PurePath(self.name.replace("\\", "/")).name or "upload"
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Upload:
+        """The bytes of a file on disk (the CLI, the demo); a file that cannot be read becomes a problem, not an error."""
+        try:
+            return cls(str(path), rawfiles.read_upload(Path(path), "reader file"))
+        except InputError as exc:
+            return cls(str(path), problem=exc)
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What the user chose for a batch of files. `read_time`: when the plates were read, for files that do not say
+    (a generic grid); a time in the file always wins. `actor`: who ingests, recorded in the audit trail.
+    `check_role`: `actor` is a dashboard account whose role is read again in each file's transaction, right before
+    anything is stored, and must allow uploads (the command line is not role-checked)."""
+
+    template: Template
+    plate_map: PlateMap | None = None
+    kit_lot: str | None = None
+    operator: str | None = None
+    read_time: datetime | None = None
+    actor: str = "unknown"
+    reader_format: str | None = None
+    check_role: bool = False
 
 
 @dataclass
@@ -57,8 +99,7 @@ class StagedPlate:
 class StagedFile:
     """A parsed reader file waiting for evaluation and storage (or a duplicate of a stored one)."""
 
-    path: Path
-    data: bytes
+    upload: Upload
     digest: str
     plates: list[StagedPlate] = field(default_factory=list)
     duplicate: IngestOutcome | None = None
@@ -66,27 +107,78 @@ class StagedFile:
 
     @property
     def src(self) -> str:
-        return self.path.name
+        return self.upload.src
 
 
-def stage_file(
-    session: Session, path: Path, template: Template, plate_map: PlateMap | None = None,
-    kit_lot: str | None = None, reader_format: str | None = None,
-) -> StagedFile:
+def ingest(url: str, uploads: Iterable[Upload], request: IngestRequest, batch: int = 250
+           ) -> Iterator[tuple[Upload, IngestOutcome | LabdbError]]:
+    """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
+
+    Yields (upload, outcome) or (upload, the error that kept that file out), in order; a bad file never stops the
+    others. When any plate was stored, the Westgard rules are re-run at the end (`rejudge`).
+    """
+    stored = False
+    pending = iter(uploads)
+    while chunk := [u for _, u in zip(range(batch), pending)]:
+        for upload, staged in _stage_all(url, chunk, request):
+            if isinstance(staged, LabdbError):
+                yield upload, staged
+                continue
+            try:
+                with session_scope(url) as session:
+                    outcome = store_staged(session, staged, request)
+            except LabdbError as exc:
+                yield upload, exc
+            else:
+                stored = stored or not outcome.duplicate
+                yield upload, outcome
+    if stored:
+        rejudge(url, request.actor)
+
+
+def preview(url: str, uploads: Iterable[Upload], request: IngestRequest) -> list[tuple[Upload, StagedFile | LabdbError]]:
+    """Stage and evaluate every file exactly as `ingest` would, storing nothing (reads the database for duplicates
+    and the kit lot). A staged file's `error` is set when its results fail their schema."""
+    return _stage_all(url, list(uploads), request)
+
+
+def ingest_upload(session: Session, upload: Upload, request: IngestRequest) -> IngestOutcome:
+    """Stage, evaluate and store one file in `session` (the caller commits or rolls back)."""
+    if upload.problem is not None:
+        raise upload.problem
+    staged = stage_file(session, upload, request)
+    evaluate_staged([staged], request.template)
+    return store_staged(session, staged, request)
+
+
+def _stage_all(url: str, uploads: list[Upload], request: IngestRequest) -> list[tuple[Upload, StagedFile | LabdbError]]:
+    """Stage each file in a read-only session of its own, then evaluate all staged plates in one batch."""
+    out: list[tuple[Upload, StagedFile | LabdbError]] = []
+    for upload in uploads:
+        try:
+            if upload.problem is not None:
+                raise upload.problem
+            with session_scope(url) as session:
+                out.append((upload, stage_file(session, upload, request)))
+        except LabdbError as exc:
+            out.append((upload, exc))
+    evaluate_staged([s for _, s in out if isinstance(s, StagedFile)], request.template)
+    return out
+
+
+def stage_file(session: Session, upload: Upload, request: IngestRequest) -> StagedFile:
     """Read, check and lay out one file (reads the database, never writes it); InputError names the file."""
-    path = Path(path)
-    src = path.name
-    data = rawfiles.read_upload(path, "reader file")
-    digest = rawfiles.sha256_of(data)
-    staged = StagedFile(path, data, digest)
-    existing = session.exec(select(Plate.id, Plate.name, Plate.verdict).where(Plate.file_sha256 == digest)).all()
-    if existing:
-        staged.duplicate = IngestOutcome(src, digest, True, [(pid, name, verdict or "") for pid, name, verdict in existing])
+    src = upload.src
+    digest = rawfiles.sha256_of(upload.data)
+    staged = StagedFile(upload, digest)
+    staged.duplicate = _stored(session, digest, src)
+    if staged.duplicate is not None:
         return staged
+    kit_lot = request.kit_lot
     lot = session.exec(select(KitLot).where(KitLot.lot == kit_lot)).first() if kit_lot else None
     with _named(src):
-        for plate in read_plates(data, src, reader_format):
-            staged.plates.append(_layout(plate, template, plate_map, lot, src))
+        for plate in read_plates(upload.data, src, request.reader_format):
+            staged.plates.append(_layout(plate, request.template, request.plate_map, lot, src))
     return staged
 
 
@@ -110,29 +202,36 @@ def evaluate_staged(files: list[StagedFile], template: Template) -> None:
             f.error = exc
 
 
-def store_staged(
-    session: Session, staged: StagedFile, template: Template, plate_map: PlateMap | None = None,
-    kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown", read_time: datetime | None = None,
-) -> IngestOutcome:
-    """Add an evaluated file to `session` (the caller commits once per file). `read_time`: when the plates were read,
-    for files that do not say (a generic grid); a time in the file always wins."""
+def store_staged(session: Session, staged: StagedFile, request: IngestRequest) -> IngestOutcome:
+    """Add an evaluated file to `session` (the caller commits once per file)."""
     if staged.duplicate is not None:
         return staged.duplicate
     if staged.error is not None:
         raise staged.error
-    if session.exec(select(Plate.id).where(Plate.file_sha256 == staged.digest)).first() is not None:
-        return stage_file(session, staged.path, template, plate_map, kit_lot).duplicate  # stored meanwhile
-    lot = _kit_lot(session, kit_lot, template) if kit_lot else None
-    rawfiles.store(session, staged.data, "reader_export", staged.src, actor)
+    if request.check_role:
+        users.require(session, request.actor, "upload")
+    meanwhile = _stored(session, staged.digest, staged.src)
+    if meanwhile is not None:  # stored by someone else since it was staged
+        return meanwhile
+    template, plate_map, actor = request.template, request.plate_map, request.actor
+    lot = kitlots.get_or_create(session, request.kit_lot, template.kit) if request.kit_lot else None
+    rawfiles.store(session, staged.upload.data, "reader_export", staged.src, actor)
     rawfiles.store(session, template.content, "template", template.filename, actor)
     if plate_map is not None:
         rawfiles.store(session, plate_map.content, "plate_map", plate_map.filename, actor)
     outcome = IngestOutcome(staged.src, staged.digest, False)
     for index, p in enumerate(staged.plates):
-        row = _store_plate(session, p.read, p.wells, p.evaluation, index, staged.digest, staged.src, template,
-                           plate_map, lot, operator, actor, p.measure, p.reference, read_time)
+        row = _store_plate(session, staged, index, p, request, lot)
         outcome.plates.append((row.id, row.name, row.verdict or ""))
     return outcome
+
+
+def _stored(session: Session, digest: str, src: str) -> IngestOutcome | None:
+    """The outcome 'already stored' when plates of a file with this SHA-256 are in the database, else None."""
+    existing = session.exec(select(Plate.id, Plate.name, Plate.verdict).where(Plate.file_sha256 == digest)).all()
+    if not existing:
+        return None
+    return IngestOutcome(src, digest, True, [(pid, name, verdict or "") for pid, name, verdict in existing])
 
 
 def _results_valid(results: list[pd.DataFrame]) -> bool:
@@ -143,63 +242,6 @@ def _results_valid(results: list[pd.DataFrame]) -> bool:
     except SchemaProblems:
         return False
     return True
-
-
-def ingest_file(
-    session: Session,
-    path: Path,
-    template: Template,
-    plate_map: PlateMap | None = None,
-    kit_lot: str | None = None,
-    operator: str | None = None,
-    actor: str = "unknown",
-    reader_format: str | None = None,
-    read_time: datetime | None = None,
-) -> IngestOutcome:
-    """Parse, evaluate and stage one reader export in `session` (the caller commits or rolls back)."""
-    staged = stage_file(session, path, template, plate_map, kit_lot, reader_format)
-    evaluate_staged([staged], template)
-    return store_staged(session, staged, template, plate_map, kit_lot, operator, actor, read_time)
-
-
-def ingest_files(
-    url: str,
-    paths: list[Path],
-    template: Template,
-    plate_map: PlateMap | None = None,
-    kit_lot: str | None = None,
-    operator: str | None = None,
-    actor: str = "unknown",
-    reader_format: str | None = None,
-    batch: int = 250,
-    read_time: datetime | None = None,
-) -> Iterator[tuple[Path, IngestOutcome | LabdbError]]:
-    """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
-
-    Yields (path, outcome) or (path, the error that kept that file out); a bad file never stops the others.
-    When the last file is done and any plate was stored, the Westgard rules are re-run (`rejudge`).
-    """
-    stored = False
-    for start in range(0, len(paths), batch):
-        staged: list[StagedFile] = []
-        for path in paths[start : start + batch]:
-            try:
-                with session_scope(url) as session:
-                    staged.append(stage_file(session, Path(path), template, plate_map, kit_lot, reader_format))
-            except LabdbError as exc:
-                yield Path(path), exc
-        evaluate_staged(staged, template)
-        for item in staged:
-            try:
-                with session_scope(url) as session:
-                    outcome = store_staged(session, item, template, plate_map, kit_lot, operator, actor, read_time)
-            except LabdbError as exc:
-                yield item.path, exc
-            else:
-                stored = stored or not outcome.duplicate
-                yield item.path, outcome
-    if stored:
-        rejudge(url, actor)
 
 
 def rejudge(url: str, actor: str = "labdb") -> None:
@@ -221,41 +263,18 @@ def _named(src: str) -> Iterator[None]:
         raise InputError(message if message.startswith(src) else f"{src}: {message}") from None
 
 
-def new_kit_lot_note(session: Session, lot: str | None) -> str | None:
-    """A warning when `lot` is not a known kit lot yet (a typo would otherwise start a lot of its own: its own guide
-    sets, its own batch shift), with the closest known lot; None when it is known or not given."""
-    if not lot:
-        return None
-    known = list(session.exec(select(KitLot.lot).order_by(KitLot.lot)).all())
-    if lot in known:
-        return None
-    close = difflib.get_close_matches(lot, known, n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]}?" if close else (f" Known lots: {', '.join(known)}." if known else "")
-    return f"kit lot {lot} is new: it will be created, with its own Westgard guide sets.{hint}"
-
-
-def _kit_lot(session: Session, lot: str, template: Template) -> KitLot:
-    """The kit lot row, created on first use with the vendor and catalog number from the template's [kit]."""
-    row = session.exec(select(KitLot).where(KitLot.lot == lot)).first()
-    if row is None:
-        row = KitLot(lot=lot, vendor=template.kit.get("vendor"), catalog=template.kit.get("catalog"))
-        session.add(row)
-        session.flush()
-    return row
-
-
 def _layout(plate: PlateRead, template: Template, plate_map: PlateMap | None, lot: KitLot | None, src: str) -> StagedPlate:
     """Template + plate map + corrected OD for one plate read; nothing touches the database."""
-    validate(plate.reads, CanonicalReads, f"{src} ({plate.name})")
     if plate.n_wells != template.plate_size:
         raise InputError(
             f"{src}: plate '{plate.name}' has {plate.n_wells} wells but template {template.filename} "
             f"is for {template.plate_size}-well plates."
         )
     layout = apply_plate_map(template, plate_map, (plate.name, Path(src).stem), src)
-    layout = _apply_lot_nominals(layout, lot)
+    if lot is not None:
+        layout = apply_lot_nominals(layout, lot.top_standard_pg_ml, lot.control_nominals)
     measure, reference = _wavelengths(plate, template, src)
-    wells = _corrected_od(layout, plate.reads, measure, reference)
+    wells = corrected_od(layout, plate.reads, measure, reference)
     unread = wells[wells["role"].ne("empty") & wells["read_flags"].map(lambda f: "not_read" in f)]
     if len(unread):
         raise InputError(
@@ -265,19 +284,6 @@ def _layout(plate: PlateRead, template: Template, plate_map: PlateMap | None, lo
         )
     validate(wells[WELL_COLUMNS], PlateWells, f"{src} (plate '{plate.name}', template {template.filename})")
     return StagedPlate(plate, wells, measure, reference)
-
-
-def _apply_lot_nominals(layout: pd.DataFrame, lot: KitLot | None) -> pd.DataFrame:
-    """Scale standards to the lot's top concentration and use the lot's control nominals, when the lot has them."""
-    if lot is None:
-        return layout
-    layout = layout.copy()
-    standards = layout["role"].eq("standard")
-    if lot.top_standard_pg_ml and standards.any():
-        layout.loc[standards, "nominal"] *= lot.top_standard_pg_ml / layout.loc[standards, "nominal"].max()
-    for level, nominal in (lot.control_nominals or {}).items():
-        layout.loc[layout["role"].eq("control") & layout["level"].eq(level), "nominal"] = float(nominal)
-    return layout
 
 
 def _wavelengths(plate: PlateRead, template: Template, src: str) -> tuple[int | None, int | None]:
@@ -308,51 +314,12 @@ def _nm(wavelengths: list[int | None]) -> str:
     return ", ".join("unlabelled" if w is None else f"{w} nm" for w in wavelengths)
 
 
-def _key(wavelength: int | None) -> str:
-    return "read" if wavelength is None else str(wavelength)
-
-
-def _corrected_od(layout: pd.DataFrame, reads: pd.DataFrame, measure: int | None, reference: int | None) -> pd.DataFrame:
-    """Layout joined with raw values per wavelength and the corrected OD (measure - reference)."""
-    keys = [_key(None if pd.isna(w) else int(w)) for w in reads["wavelength_nm"]]
-    reads = reads.assign(key=keys)
-    values = reads.pivot(index="well", columns="key", values="value").reindex(layout["well"])
-    flags = reads.pivot(index="well", columns="key", values="flag").reindex(layout["well"])
-    used = [_key(measure)] + ([_key(reference)] if reference is not None else [])
-    od = values[used[0]] - (values[used[1]] if len(used) > 1 else 0.0)
-    raw_values, raw_flags = [], []
-    for vals, flgs in zip(values.to_dict("records"), flags.to_dict("records"), strict=True):
-        read = {k: str(f) for k, f in flgs.items() if pd.notna(f)}
-        raw_flags.append(read)
-        raw_values.append({k: (None if pd.isna(vals[k]) else float(vals[k])) for k in read})
-    problems = [read_flags(f, measure, reference) for f in raw_flags]
-    wells = layout.copy()
-    wells["raw_values"] = raw_values
-    wells["raw_flags"] = raw_flags
-    wells["od"] = np.where([bool(p) for p in problems], np.nan, od.to_numpy(dtype=float))
-    wells["read_flags"] = problems
-    wells["masked"] = False
-    return wells
-
-
-def _store_plate(
-    session: Session,
-    plate: PlateRead,
-    wells: pd.DataFrame,
-    evaluation: PlateEvaluation,
-    index: int,
-    digest: str,
-    src: str,
-    template: Template,
-    plate_map: PlateMap | None,
-    lot: KitLot | None,
-    operator: str | None,
-    actor: str,
-    measure: int | None,
-    reference: int | None,
-    read_time: datetime | None = None,
-) -> Plate:
+def _store_plate(session: Session, staged: StagedFile, index: int, staged_plate: StagedPlate, request: IngestRequest,
+                 lot: KitLot | None) -> Plate:
     """Add the plate, its wells (raw values per wavelength), its curve fit and its results to the session."""
+    plate, wells, evaluation = staged_plate.read, staged_plate.wells, staged_plate.evaluation
+    template, actor, read_time = request.template, request.actor, request.read_time
+    digest, src = staged.digest, staged.src
     extra = dict(plate.extra)
     if plate.read_time is None and read_time is not None:  # the file does not say: the uploader's time, marked as such
         extra["read_time_source"] = f"given at ingest by {actor}"
@@ -368,13 +335,13 @@ def _store_plate(
         read_time=plate.read_time or read_time,
         read_extra=extra or None,
         n_wells=plate.n_wells,
-        operator=operator,
+        operator=request.operator,
         kit_lot_id=lot.id if lot else None,
         template_name=template.name,
         template_sha256=template.sha256,
-        plate_map_sha256=plate_map.sha256 if plate_map else None,
-        measure_nm=measure,
-        reference_nm=reference,
+        plate_map_sha256=request.plate_map.sha256 if request.plate_map else None,
+        measure_nm=staged_plate.measure,
+        reference_nm=staged_plate.reference,
         status="evaluated",
         qc_policy=evaluation_policy(template.policy),
         ingested_by=actor,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from sqlmodel import Session, select
 
-from labdb import audit
-from labdb.errors import InputError
+from labdb.core import audit
+from labdb.core.errors import InputError
+from labdb.core.models import Plate, Well, utcnow
 from labdb.fits import store_evaluation
-from labdb.models import Plate, Well, utcnow
 from labdb.runqc import reevaluate
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from labdb import audit, runqc
-from labdb.errors import InputError
-from labdb.models import Plate, utcnow
+from labdb import runqc
+from labdb.core import audit
+from labdb.core.errors import InputError
+from labdb.core.models import Plate, utcnow
 
 
 def _plates(session: Session, ids: list[int]) -> list[Plate]:

@@ -15,10 +15,18 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, delete, select
 
-from labdb.models import CurveFit, KitLot, Plate, QcGuideSet, QcViolation, Result, Well
+from labdb.core.models import (
+    CurveFit,
+    KitLot,
+    Plate,
+    QcGuideSet,
+    QcViolation,
+    Result,
+    Well,
+)
 from qc.westgard import GuideSet, evaluate_rules, summary
 
-GUIDE_SET_N = 20  # the first N approved plates of a kit lot make its automatic guide set (DOMAIN.md section 5)
+GUIDE_SET_N = 20  # the first N approved plates of a kit lot make its automatic guide set (docs/domain.md section 6)
 JUDGED_STATUSES = ("approved", "evaluated")  # evaluated plates are judged too, so a new run is checked before approval
 METRICS = ("control_conc", "bridge_conc", "blank_od", "top_standard_od", "curve_c", "curve_b", "lloq", "uloq")
 KEY = ["metric", "kit_lot_id", "level"]
@@ -138,17 +146,28 @@ def rejecting_violations(session: Session, plate_ids: list[int]) -> dict[int, li
     return found
 
 
+def close_and_rejudge(session: Session, lot: str, by: str) -> int:
+    """Close a kit lot's open guide sets (`close_guide_sets`), record it in the audit trail and re-run the Westgard
+    rules over every judged run; returns how many guide sets were closed."""
+    from labdb.core import audit
+
+    closed = close_guide_sets(session, lot, by)
+    audit.record(session, by, "guide_set.close", "kit_lot", lot, after={"closed": closed})
+    reevaluate(session)
+    return closed
+
+
 def close_guide_sets(session: Session, lot: str, by: str, when: datetime | None = None) -> int:
     """Close the open guide sets of a kit lot: they keep judging the plates up to the lot's newest plate in run
     order (or ``when``); the next automatic guide set is built from the approved plates run after that."""
     kit = session.exec(select(KitLot).where(KitLot.lot == lot)).first()
     if kit is None:
-        from labdb.errors import InputError
+        from labdb.core.errors import InputError
 
         raise InputError(f"no kit lot '{lot}'; see `labdb plates list`.")
     if when is None:
         when = max((run_order(p) for p in session.exec(select(Plate).where(Plate.kit_lot_id == kit.id)).all()), default=None)
-    from labdb.models import utcnow
+    from labdb.core.models import utcnow
 
     open_sets = session.exec(select(QcGuideSet).where(QcGuideSet.kit_lot_id == kit.id, QcGuideSet.closed_at.is_(None))).all()
     for gs in open_sets:
@@ -196,9 +215,9 @@ def enter_guide_set(
     session: Session, lot: str, metric: str, level: str | None, mean: float, sd: float, n: int, by: str
 ) -> QcGuideSet:
     """A PI's own targets for one metric (and level) of a kit lot; the open guide set they replace is closed."""
-    from labdb import audit
-    from labdb.errors import InputError
-    from labdb.models import utcnow
+    from labdb.core import audit
+    from labdb.core.errors import InputError
+    from labdb.core.models import utcnow
 
     kit = session.exec(select(KitLot).where(KitLot.lot == lot)).first()
     if kit is None:

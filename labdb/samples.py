@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,17 +14,17 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from labdb import audit, rawfiles
-from labdb.errors import InputError
-from labdb.models import Plate, Result, Sample, Site, Subject, Well
-from qc.schemas import (
+from labdb.core import audit, rawfiles
+from labdb.core.config import get_settings
+from labdb.core.errors import InputError
+from labdb.core.models import Plate, Result, Sample, Site, Subject, Well
+from qc.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_MAX_SHOWN,
     MANIFEST_NUMBERS,
     MANIFEST_REQUIRED,
     MANIFEST_WHOLE_NUMBERS,
     MANIFEST_YES_NO,
-    SchemaProblems,
     check_manifest_cells,
     manifest_cells,
     manifest_date,
@@ -34,10 +33,11 @@ from qc.schemas import (
     manifest_sex,
     manifest_yes_no,
 )
+from qc.schemas import SchemaProblems
+from qc.vocab import HEMISPHERES
 
 REQUIRED = MANIFEST_REQUIRED
 TEXT_COLUMNS = ("visit", "diagnosis", "notes")
-HEMISPHERES = ("north", "south")
 SEASON_CONVENTIONS = ("meteorological", "astronomical")
 SEASONS_ENV = "LABDB_SEASONS"
 # Where each northern season starts, as (month, day): meteorological by whole months (DJF winter, MAM spring,
@@ -55,7 +55,7 @@ _IN_CHUNK = 5000  # bound parameters per IN (...) query
 
 def season_convention(convention: str | None = None) -> str:
     """The season convention to use: `convention`, else LABDB_SEASONS, else meteorological."""
-    value = (convention or os.environ.get(SEASONS_ENV) or "meteorological").strip().lower()
+    value = (convention or get_settings().seasons).strip().lower()
     if value not in SEASON_CONVENTIONS:
         raise InputError(f"{SEASONS_ENV}={value!r} is not a season convention; use meteorological or astronomical.")
     return value

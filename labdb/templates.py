@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import csv
 import difflib
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pandas as pd
 import wellmap
 
-from labdb.errors import InputError
-from labdb.rawfiles import read_upload, sha256_of
-from labdb.readers.base import ROW_LETTERS, cell_text, decode_text, find_grid_header
+from labdb.core.errors import InputError
+from labdb.core.limits import check_size
+from labdb.core.rawfiles import read_upload, sha256_of
+from labdb.readers.base import cell_text, decode_text, find_grid_header
 from labdb.readers.workbook import is_workbook, load_sheets
-from labdb.readers.canonical import plate_shape
 from qc.acceptance import QcPolicy
+from qc.vocab import ROLES, ROW_LETTERS, plate_shape
 
-ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
 TEMPLATE_KEYS = {"name", "description", "plate_size", "measure_nm", "reference_nm", "model", "weighting"}
 LAYOUT_COLUMNS = ["well", "row", "col", "role", "level", "nominal", "dilution", "sample_id"]
 
@@ -43,10 +44,16 @@ class Template:
 
 
 def load_template(path: Path) -> Template:
-    """Read and check a wellmap template; every problem names the template file and the wells."""
+    """Read and check a wellmap template file; every problem names the template file and the wells."""
     path = Path(path)
-    src = path.name
-    content = read_upload(path, "template file")
+    return parse_template(path.name, read_upload(path, "template file"), path)
+
+
+def parse_template(name: str, content: bytes, path: Path | None = None) -> Template:
+    """Check a wellmap template given as bytes (an upload); `name` is its file name, used in every message. `path`:
+    where the bytes were read from, so wellmap resolves a template's `include`s next to it."""
+    src = PurePath(name.replace("\\", "/")).name
+    check_size(len(content), src)
     try:
         raw = tomllib.loads(content.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -76,13 +83,13 @@ def load_template(path: Path) -> Template:
     except ValueError as exc:
         raise InputError(f"{src}: [qc] {exc}") from None
     try:
-        df = wellmap.load(path)
+        df = wellmap.load(path) if path is not None else _wellmap_layout(content)
     except Exception as exc:  # wellmap raises its own LayoutError and a few others
         raise InputError(f"{src}: the well layout is not valid wellmap: {_first_line(exc)}") from None
     layout = _layout_frame(df, src, plate_size)
     reference = settings.get("reference_nm")
     return Template(
-        name=str(settings.get("name", path.stem)),
+        name=str(settings.get("name", PurePath(src).stem)),
         filename=src,
         content=content,
         plate_size=plate_size,
@@ -92,6 +99,15 @@ def load_template(path: Path) -> Template:
         layout=layout,
         kit=dict(raw.get("kit", {})),
     )
+
+
+def _wellmap_layout(content: bytes) -> pd.DataFrame:
+    """wellmap's table of the layout. wellmap reads only from a path, so the bytes are handed to it through a private
+    temporary file (a template that `include`s other files must be loaded from disk, with `load_template`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "template.toml"
+        path.write_bytes(content)
+        return wellmap.load(path)
 
 
 def _first_line(exc: Exception) -> str:
@@ -164,11 +180,16 @@ class PlateMap:
 
 
 def load_plate_map(path: Path) -> PlateMap:
-    """Read a plate map: a CSV with columns well, sample_id[, dilution][, plate], or an 8x12 / 16x24 grid of
-    sample IDs (CSV or xlsx; in a workbook with several grids, each sheet's name is the plate it maps)."""
+    """Read a plate map file (see `parse_plate_map`)."""
     path = Path(path)
-    src = path.name
-    content = read_upload(path, "plate map")
+    return parse_plate_map(path.name, read_upload(path, "plate map"))
+
+
+def parse_plate_map(name: str, content: bytes) -> PlateMap:
+    """A plate map given as bytes: a CSV with columns well, sample_id[, dilution][, plate], or an 8x12 / 16x24 grid
+    of sample IDs (CSV or xlsx; in a workbook with several grids, each sheet's name is the plate it maps)."""
+    src = PurePath(name.replace("\\", "/")).name
+    check_size(len(content), src)
     if is_workbook(content):
         tables = list(load_sheets(content, src).items())
     else:

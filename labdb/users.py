@@ -8,6 +8,9 @@ Roles and what they may do (the dashboard hides what a role may not do; the acti
 - pi, statistician and admin run batch corrections (a new stored version; technicians do not).
 - admin: everything.
 
+Every action of the dashboards goes through one of the `*_as(session, name, ...)` functions below: each reads the
+account again with `require` inside the action's own session (transaction), then acts with the account's name as actor.
+
 Nobody edits the audit trail (the database refuses UPDATE/DELETE on it). Creating an account and changing a password
 are audited, never with the password or its hash.
 """
@@ -15,14 +18,19 @@ are audited, never with the password or its hash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, func, select
 
-from labdb import audit
-from labdb.errors import InputError
-from labdb.models import USER_ROLES, Plate, UserAccount, utcnow
+from labdb.core import audit
+from labdb.core.errors import InputError
+from labdb.core.models import Plate, UserAccount, utcnow
+from qc.vocab import USER_ROLES
+
+if TYPE_CHECKING:
+    from labdb.correction import CorrectionOptions, CorrectionOutcome
 
 ROLES = USER_ROLES
 MIN_PASSWORD_LENGTH = 8
@@ -144,3 +152,21 @@ def mask_as(session: Session, name: str, plate_id: int, wells: Sequence[str], ma
 
     account = require(session, name, "mask")
     return set_masks(session, plate_id, list(wells), mask, account.name, reason)
+
+
+def correct_as(session: Session, name: str, options: CorrectionOptions) -> CorrectionOutcome:
+    """Run a batch correction (labdb.correction.run_correction: a new stored version, or the identical stored one) as
+    the logged-in user, after checking the role; the account name is recorded as the run's creator."""
+    from labdb.correction import run_correction
+
+    account = require(session, name, "correct")
+    return run_correction(session, options, account.name)
+
+
+def close_guide_sets_as(session: Session, name: str, lot: str) -> int:
+    """Close the open Westgard guide sets of kit lot `lot` as the logged-in user (a PI or admin: permission "decide"),
+    record it in the audit trail and re-run the Westgard rules; returns how many guide sets were closed."""
+    from labdb import runqc
+
+    account = require(session, name, "decide")
+    return runqc.close_and_rejudge(session, lot, account.name)

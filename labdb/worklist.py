@@ -9,8 +9,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from labdb.core.models import CurveFit, Plate, Result
 from labdb.export import neutralise_formulas
-from labdb.models import CurveFit, Plate, Result
 
 COLUMNS = ["sample_id", "reason", "current_dilution", "suggested_dilution", "bdnf_pg_ml", "lloq_pg_ml", "uloq_pg_ml",
            "cv_pct", "plate_id", "plate_name", "read_time", "note"]

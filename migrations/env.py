@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import labdb.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from labdb.db import get_engine
+import labdb.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from labdb.core.db import get_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,7 +1,9 @@
 """One plate's QC: fit the standards, judge calibrators and kit controls, interpolate and censor results.
 
-Defaults follow DOMAIN.md section 4 (ICH M10 ligand-binding criteria); every threshold lives in `QcPolicy`.
+Defaults follow docs/domain.md section 5 (ICH M10 ligand-binding criteria); every threshold lives in `QcPolicy`.
 """
+# long module: one plate's acceptance is one procedure (fit, auto-mask, judge standards and controls, results,
+# well flags) over one frame; split, its steps would pass the same frame, fit and policy around between files.
 
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ import pandas as pd
 
 from qc.curves import AUTO, CurveFit, fit_curve, normalize_weighting
 from qc.models import get_model
+from qc.vocab import RESULT_ROLES, ROLES
 
-ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
-RESULT_ROLES = ("control", "bridge", "sample")
 BLANK_MODES = ("zero_standard", "subtract")
 CONTROL_UNITS = ("well", "mean")
 STANDARD_COLUMNS = ["level", "nominal", "n", "mean_od", "cv_pct", "backcalc", "recovery_pct", "counted", "passed", "reason"]
@@ -32,7 +33,7 @@ RESULT_COLUMNS = [
 class QcPolicy:
     """Every acceptance threshold for one assay; a template's [qc] table overrides fields via `from_dict`."""
 
-    model: str = "4pl"  # "4pl", "5pl" or "auto" (per plate, qc.batchfit.select_model)
+    model: str = "4pl"  # "4pl", "5pl" or "auto" (per plate, qc.curves.select_model)
     weighting: str = "1/y2"
     blank: str = "zero_standard"  # or "subtract": mean blank OD off every well, blanks leave the fit
     standard_recovery_pct: float = 20.0
@@ -54,7 +55,7 @@ class QcPolicy:
 
     def __post_init__(self) -> None:
         anchors = (self.anchor_levels,) if isinstance(self.anchor_levels, str) else self.anchor_levels
-        auto = str(self.model).strip().lower() == AUTO  # 4PL or 5PL per plate, see qc.batchfit.select_model
+        auto = str(self.model).strip().lower() == AUTO  # 4PL or 5PL per plate, see qc.curves.select_model
         object.__setattr__(self, "model", AUTO if auto else get_model(self.model).name)
         object.__setattr__(self, "weighting", normalize_weighting(self.weighting))
         object.__setattr__(self, "anchor_levels", tuple(str(v) for v in anchors))
@@ -131,7 +132,9 @@ def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy(), first_fit
 
 def evaluate_plates(plates: list[pd.DataFrame], policy: QcPolicy = QcPolicy()) -> list[PlateEvaluation]:
     """Evaluate many plates: their first curves are fitted together by the batched fitter (qc.batchfit)."""
-    from qc.batchfit import fit_curves  # qc.batchfit imports qc.curves, which must not import this module
+    from qc.batchfit import (
+        fit_curves,  # qc.batchfit imports qc.curves, which must not import this module
+    )
 
     if not plates:
         return []

@@ -23,12 +23,11 @@ from qc.curves import (
     failed_fit,
     fit_curve,
     normalize_weighting,
+    prefer_5pl,
     prepare_data,
 )
 from qc.models import CurveModel, get_model
 
-AIC_MARGIN = 2.0  # 5PL must beat 4PL by this much AIC, beyond the +2 AIC already charges for its extra parameter
-MIN_LEVELS_5PL = 6  # DOMAIN.md section 3
 GTOL = 1e-10  # converged: every Jacobian column this close to orthogonal to the residuals (MINPACK's gtol) ...
 FTOL = 1e-13  # ... or the Gauss-Newton step promises less than this share of the SSE
 INTERIOR = 1e-4  # start 1 ending this close (share of the box) to a bound: try the other starts too
@@ -53,25 +52,8 @@ def fit_curves(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = 
     if str(model).strip().lower() == AUTO:
         fits4, fits5 = (fit_curves(x, y, m, weighting, all_starts) for m in ("4pl", "5pl"))
         n_levels = _levels(x, y, np.isfinite(x) & np.isfinite(y))[0]
-        return [f5 if _prefer_5pl(f4, f5, k) else f4 for f4, f5, k in zip(fits4, fits5, n_levels, strict=True)]
+        return [f5 if prefer_5pl(f4, f5, k) else f4 for f4, f5, k in zip(fits4, fits5, n_levels, strict=True)]
     return _fit_batch(get_model(model), weighting, x, y, all_starts)
-
-
-def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[str, CurveFit]:
-    """One curve: ('5pl', its fit) if >= 6 levels and 5PL's AIC is lower by >= AIC_MARGIN (2 beyond the 2 AIC
-    charges for g: Burnham and Anderson's "substantially better", about a likelihood-ratio test at p = 0.05, so
-    noisy 4PL data rarely flip), or 5PL alone converged; else ('4pl', its fit)."""
-    weighting = normalize_weighting(weighting)
-    fit4 = fit_curve(x, y, "4pl", weighting)
-    x_arr, y_arr = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-    n_levels = np.unique(x_arr[np.isfinite(x_arr) & np.isfinite(y_arr)]).size
-    fit5 = fit_curve(x, y, "5pl", weighting) if n_levels >= MIN_LEVELS_5PL else None
-    return ("5pl", fit5) if fit5 is not None and _prefer_5pl(fit4, fit5, n_levels) else ("4pl", fit4)
-
-
-def _prefer_5pl(fit4: CurveFit, fit5: CurveFit, n_levels: int) -> bool:
-    better = not fit4.converged or fit4.aic - fit5.aic >= AIC_MARGIN  # both AIC -inf (exact fits): NaN, so 4PL
-    return bool(n_levels >= MIN_LEVELS_5PL and fit5.converged and better)
 
 
 def _levels(x: Array, y: Array, valid: NDArray[np.bool_]) -> tuple:

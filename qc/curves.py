@@ -17,9 +17,11 @@ from scipy.optimize import least_squares
 from qc.models import MODELS, CurveModel, get_model
 
 ENGINE_VERSION = "qc.curves 0.1.0"
-AUTO = "auto"  # model choice: 4PL or 5PL by AIC, see qc.batchfit.select_model
+AUTO = "auto"  # model choice: 4PL or 5PL by AIC, see select_model
 WEIGHTINGS = ("none", "1/y", "1/y2", "1/var")
 _WEIGHTING_ALIASES = {"1/y^2": "1/y2", "1/y**2": "1/y2", "1/variance": "1/var", "": "none", "unweighted": "none"}
+AIC_MARGIN = 2.0  # 5PL must beat 4PL by this much AIC, beyond the +2 AIC already charges for its extra parameter
+MIN_LEVELS_5PL = 6  # docs/domain.md section 4
 MONOTONE_TOLERANCE = 0.15  # share of the response range that may run against the overall trend
 
 Array = NDArray[np.float64]
@@ -204,12 +206,9 @@ def predict_params(model: str, params: Mapping[str, float | None], x: ArrayLike)
 def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2") -> CurveFit:
     """Fit a standard curve (x = concentration, y = response); degenerate data give converged=False, never an error.
 
-    model: '4pl', '5pl' or 'auto' (the better of the two by `qc.batchfit.select_model`'s rule).
+    model: '4pl', '5pl' or 'auto' (the better of the two by `select_model`'s rule).
     """
     if str(model).strip().lower() == AUTO:
-        # imported here, not at the top: qc.batchfit imports this module
-        from qc.batchfit import select_model
-
         return select_model(x, y, weighting)[1]
     curve_model = get_model(model)
     weighting = normalize_weighting(weighting)
@@ -219,6 +218,23 @@ def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "
         return failed_fit(curve_model, weighting, data, ndata=n)
     params, converged, message = _solve(curve_model, data)
     return build_fit(curve_model, weighting, data, params, converged, message)
+
+
+def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[str, CurveFit]:
+    """One curve: ('5pl', its fit) if >= 6 levels and 5PL's AIC is lower by >= AIC_MARGIN (2 beyond the 2 AIC
+    charges for g: Burnham and Anderson's "substantially better", about a likelihood-ratio test at p = 0.05, so
+    noisy 4PL data rarely flip), or 5PL alone converged; else ('4pl', its fit)."""
+    weighting = normalize_weighting(weighting)
+    fit4 = fit_curve(x, y, "4pl", weighting)
+    x_arr, y_arr = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    n_levels = np.unique(x_arr[np.isfinite(x_arr) & np.isfinite(y_arr)]).size
+    fit5 = fit_curve(x, y, "5pl", weighting) if n_levels >= MIN_LEVELS_5PL else None
+    return ("5pl", fit5) if fit5 is not None and prefer_5pl(fit4, fit5, n_levels) else ("4pl", fit4)
+
+
+def prefer_5pl(fit4: CurveFit, fit5: CurveFit, n_levels: int) -> bool:
+    better = not fit4.converged or fit4.aic - fit5.aic >= AIC_MARGIN  # both AIC -inf (exact fits): NaN, so 4PL
+    return bool(n_levels >= MIN_LEVELS_5PL and fit5.converged and better)
 
 
 def _solve(model: CurveModel, data: CurveData) -> tuple[Array, bool, str]:

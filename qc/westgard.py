@@ -1,4 +1,4 @@
-"""Westgard multirules on Levey-Jennings series (DOMAIN.md section 5). Pure pandas/numpy: no database.
+"""Westgard multirules on Levey-Jennings series (docs/domain.md section 6). Pure pandas/numpy: no database.
 
 A series is a DataFrame with columns ``plate_id``, ``run_order`` (read time or any sortable key) and ``value``;
 optional ``level`` (control level / pool name, for a *family* of series judged together) and ``run``

@@ -42,7 +42,7 @@ def _pg_admin_url() -> str:
 def _pg_execute(sql: str) -> None:
     from sqlalchemy import create_engine, text
 
-    from labdb.db import normalise_url
+    from labdb.core.db import normalise_url
 
     engine = create_engine(normalise_url(_pg_admin_url()), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -55,8 +55,8 @@ def pg_template_db() -> str:
     """A migrated PostgreSQL database used as the template of every test database this session."""
     from sqlalchemy.engine import make_url
 
-    from labdb.db import engine_for
-    from labdb.migrate import upgrade
+    from labdb.core.db import engine_for
+    from labdb.core.migrate import upgrade
 
     name = f"labdb_tpl_{os.getpid()}"
     _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -75,8 +75,8 @@ def fresh_database(backend: str, tmp_path: Path, request) -> str:
     """A new, migrated database of the given backend; removed after the test."""
     from sqlalchemy.engine import make_url
 
-    from labdb.db import engine_for
-    from labdb.migrate import upgrade
+    from labdb.core.db import engine_for
+    from labdb.core.migrate import upgrade
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'labdb.sqlite'}"
@@ -109,8 +109,8 @@ def db_url(request, tmp_path, monkeypatch) -> str:
 @pytest.fixture(scope="session")
 def small_study(tmp_path_factory):
     """A 4-plate simulated study written as real reader files, a plate map, a manifest and the template."""
-    from labdb.demo import write_study_files
-    from labdb.simulate import simulate_study
+    from labdb.demo.run import write_study_files
+    from labdb.demo.simulate import simulate_study
 
     study = simulate_study(n_plates=4, seed=3)
     paths = write_study_files(study, tmp_path_factory.mktemp("study"))
@@ -122,7 +122,7 @@ def table_counts(url: str) -> dict[str, int]:
     import sqlalchemy as sa
     from sqlmodel import SQLModel
 
-    from labdb.db import get_engine
+    from labdb.core.db import get_engine
 
     with get_engine(url).connect() as conn:
         counts = {t: conn.execute(sa.text(f'SELECT COUNT(*) FROM "{t}"')).scalar() for t in SQLModel.metadata.tables}

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from conftest import table_counts
 from labdb.cli import app
-from labdb.db import session_scope
-from labdb.demo import write_study_files
-from labdb.models import Plate
-from labdb.simulate import simulate_study
+from labdb.core.db import session_scope
+from labdb.core.models import Plate
+from labdb.demo.run import write_study_files
+from labdb.demo.simulate import simulate_study
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import wellmap
 
-from labdb.simulate import TEMPLATE, SimPlate, Study, simulate_study
+from labdb.demo.simulate import TEMPLATE, SimPlate, Study, simulate_study
 
 
 @pytest.fixture(scope="module")

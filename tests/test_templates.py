@@ -7,7 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.templates import apply_plate_map, load_plate_map, load_template
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "plate_templates"

@@ -10,10 +10,11 @@ import streamlit as st
 
 from dashboards import auth, charts, data
 from dashboards.safe import md
-from labdb.correction import CorrectionOptions, run_correction
-from labdb.db import session_scope
-from labdb.errors import LabdbError
-from labdb.models import CORRECTION_METHODS
+from labdb import users
+from labdb.core.db import session_scope
+from labdb.core.errors import LabdbError
+from labdb.correction import CorrectionOptions
+from qc.vocab import CORRECTION_METHODS
 
 FLASH = "batch_flash"
 SHOW = "batch_show_version"  # the version to select on the next run (set after a new correction)
@@ -26,8 +27,9 @@ def pct(x: object) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f}%"
 
 
-def run_form(url: str) -> None:
-    """Method, reference lot, ComBat batch and override reason; runs `labdb.correction.run_correction` as the user."""
+def run_form(url: str, who: str) -> None:
+    """Method, reference lot, ComBat batch and override reason; runs the correction as account `who`
+    (labdb.users.correct_as: the role is checked again in the database, inside the transaction)."""
     st.subheader("Run a correction")
     st.caption("Corrects every approved plate with one method and stores the run as a new version; corrected values "
                "are stored beside the raw ones. The same method and options on the same plates return the stored "
@@ -56,8 +58,7 @@ def run_form(url: str) -> None:
                                 override_reason=override.strip() or None)
     try:
         with session_scope(url) as session:
-            actor = auth.require(session, "correct")  # the role, read again in the database, inside the transaction
-            outcome = run_correction(session, options, actor)
+            outcome = users.correct_as(session, who, options)  # the role, read again in the database, here
             version, reused = outcome.run.id, outcome.reused
             n_plates, n_values = outcome.run.n_plates, outcome.run.n_values
     except LabdbError as exc:
@@ -84,7 +85,7 @@ if runs.empty:
     st.info("No batch-correction run yet. Run one on the server with `labdb batch correct --method bridge`"
             + (", or with the form below." if may_correct else "."))
     if may_correct:
-        run_form(url)
+        run_form(url, user.name)
     st.stop()
 
 if SHOW in st.session_state:
@@ -191,4 +192,4 @@ with st.expander("Fitted parameters"):
     st.json(run["fitted"])
 
 if may_correct:
-    run_form(url)
+    run_form(url, user.name)

@@ -9,9 +9,9 @@ import streamlit as st
 
 from dashboards import auth, data
 from dashboards.safe import md
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.export import XLSX_MAX_ROWS, ExportFilters, neutralise_formulas
-from qc.schemas import SAMPLE_TYPES
+from qc.vocab import SAMPLE_TYPES
 
 PREVIEW_ROWS = 200
 

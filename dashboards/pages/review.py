@@ -10,8 +10,8 @@ import streamlit as st
 from dashboards import auth, charts, data
 from dashboards.safe import md
 from labdb import users
-from labdb.db import session_scope
-from labdb.errors import InputError
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
 from qc.curves import predict_params
 
 FLASH = "review_flash"

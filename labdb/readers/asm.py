@@ -29,9 +29,10 @@ from datetime import datetime
 import pandas as pd
 
 from labdb import __version__
-from labdb.errors import InputError
-from labdb.readers.base import ROW_LETTERS, decode_text, parse_cell, parse_datetime
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape
+from labdb.core.errors import InputError
+from labdb.readers.base import decode_text, parse_cell, parse_datetime
+from labdb.readers.canonical import PlateRead, make_reads
+from qc.vocab import ROW_LETTERS, plate_shape
 
 FORMAT = "asm_json"
 DISPLAY_NAME = "Allotrope Simple Model (ASM) JSON"

@@ -10,11 +10,11 @@ from typing import Protocol
 
 import numpy as np
 
-from labdb.errors import InputError
-from labdb.readers.canonical import FLAGS, PlateRead, well_name
+from labdb.core.errors import InputError
+from labdb.readers.canonical import PlateRead
+from qc.vocab import READ_FLAGS, ROW_LETTERS, well_name
 
 SNIFF_BYTES = 8192
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 
 
 class Reader(Protocol):
@@ -242,8 +242,8 @@ def expand_flags(
     for key, flag in flags.items():
         well, _, wl = key.partition("@")
         targets = wavelengths if not wl else ([int(wl)] if wl.isdigit() else [])
-        if well not in wells or flag not in FLAGS or not targets or not set(targets) <= set(wavelengths):
-            raise ValueError(f"bad flag {key!r}: {flag!r} (plate {shape}, wavelengths {wavelengths}, flags {FLAGS})")
+        if well not in wells or flag not in READ_FLAGS or not targets or not set(targets) <= set(wavelengths):
+            raise ValueError(f"bad flag {key!r}: {flag!r} (plate {shape}, wavelengths {wavelengths}, flags {READ_FLAGS})")
         for w in targets:
             out[well, w] = flag
     return out

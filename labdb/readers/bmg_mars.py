@@ -21,10 +21,9 @@ import csv
 import re
 from pathlib import PurePath
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.base import (
     INVALID_MARKERS,
-    ROW_LETTERS,
     SNIFF_BYTES,
     decode_text,
     find_grid_header,
@@ -32,7 +31,8 @@ from labdb.readers.base import (
     parse_cell,
     parse_datetime,
 )
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape
+from labdb.readers.canonical import PlateRead, make_reads
+from qc.vocab import ROW_LETTERS, plate_shape
 
 FORMAT = "bmg_mars"
 DISPLAY_NAME = "BMG LABTECH MARS"

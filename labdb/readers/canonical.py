@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-FLAGS = ("ok", "overflow", "missing", "invalid")
 READ_COLUMNS = ["well", "row", "column", "wavelength_nm", "value", "flag"]
 
 
@@ -18,7 +16,7 @@ class PlateRead:
 
     `reads` is tidy: one row per well and wavelength with columns READ_COLUMNS:
     well ('A1', no zero padding), row ('A'), column (int, 1-based), wavelength_nm (Int64,
-    <NA> when the file does not say), value (float, NaN whenever flag != 'ok'), flag (one of FLAGS).
+    <NA> when the file does not say), value (float, NaN whenever flag != 'ok'), flag (one of qc.vocab.READ_FLAGS).
     """
 
     name: str
@@ -40,20 +38,6 @@ class PlateRead:
             if w not in seen:
                 seen.append(w)
         return seen
-
-
-def plate_shape(n_wells: int) -> tuple[int, int]:
-    """(rows, columns) of a 96- or 384-well plate."""
-    if n_wells == 96:
-        return 8, 12
-    if n_wells == 384:
-        return 16, 24
-    raise ValueError(f"unsupported plate size {n_wells}")
-
-
-def well_name(row_index: int, column_index: int) -> str:
-    """0-based indices to 'A1'."""
-    return f"{string.ascii_uppercase[row_index]}{column_index + 1}"
 
 
 def make_reads(records: list[tuple[str, int | None, float | None, str]]) -> pd.DataFrame:

@@ -16,11 +16,10 @@ from datetime import datetime
 
 import numpy as np
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import gen5_xlsx
 from labdb.readers.base import (
     INVALID_MARKERS,
-    ROW_LETTERS,
     SNIFF_BYTES,
     decode_text,
     expand_flags,
@@ -29,8 +28,9 @@ from labdb.readers.base import (
     parse_datetime,
     plate_arrays,
 )
+from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import is_workbook
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
+from qc.vocab import ROW_LETTERS, plate_shape, well_name
 
 FORMAT = "gen5_text"
 DISPLAY_NAME = "Agilent BioTek Gen5 text export"

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.base import clean_cell, find_grid_header
 from labdb.readers.workbook import XLSX_MAGIC, load_sheets
 

@@ -14,12 +14,11 @@ from pathlib import PurePath
 
 import numpy as np
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.base import (
-    CellTable,
     INVALID_MARKERS,
-    ROW_LETTERS,
     SNIFF_BYTES,
+    CellTable,
     cell_text,
     clean_cell,
     decode_text,
@@ -29,8 +28,9 @@ from labdb.readers.base import (
     parse_cell,
     plate_arrays,
 )
+from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import load_sheets
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
+from qc.vocab import ROW_LETTERS, plate_shape, well_name
 
 FORMAT = "grid"
 DISPLAY_NAME = "Plate grid (CSV or Excel)"

@@ -6,13 +6,12 @@ import difflib
 from enum import Enum
 from pathlib import Path, PurePath
 
-import pandas as pd
-
-from labdb.errors import InputError
-from labdb.readers.limits import check_size
+from labdb.core.errors import InputError
+from labdb.core.limits import check_size
 from labdb.readers import asm, bmg_mars, gen5, grid, revvity, skanit, softmax, tecan
-from labdb.readers.base import ROW_LETTERS, SNIFF_BYTES, Reader, decode_text
-from labdb.readers.canonical import FLAGS, READ_COLUMNS, PlateRead, plate_shape
+from labdb.readers.base import SNIFF_BYTES, Reader, decode_text
+from labdb.readers.canonical import READ_COLUMNS, PlateRead
+from qc.schemas import SchemaProblems, reads_schema, validate
 
 
 class ReaderFormat(str, Enum):
@@ -73,33 +72,17 @@ def read_path(path: str | Path, format: str | None = None) -> list[PlateRead]:
 
 
 def check_plate(plate: PlateRead, filename: str) -> None:
-    """The canonical promises: reads present, wells on the plate, known flags, one read per well and wavelength."""
+    """The canonical promises, checked by the one schema (qc.schemas.CanonicalReads for the plate's size): wells on
+    the plate, known flags, a value exactly where the flag is ok, one read per well and wavelength."""
     where = f"{filename}: plate '{plate.name}'"
-    reads = plate.reads
-    if list(reads.columns) != READ_COLUMNS:
-        raise ValueError(f"{where}: reads columns {list(reads.columns)} are not {READ_COLUMNS}")
-    if reads.empty:
+    if list(plate.reads.columns) != READ_COLUMNS:
+        raise ValueError(f"{where}: reads columns {list(plate.reads.columns)} are not {READ_COLUMNS}")
+    if plate.reads.empty:
         raise InputError(f"{where}: no well was read.")
-    nrows, ncols = plate_shape(plate.n_wells)
-    last = ROW_LETTERS[nrows - 1]
-    valid = {f"{r}{c}" for r in ROW_LETTERS[:nrows] for c in range(1, ncols + 1)}
-    bad_wells = reads.loc[~reads["well"].isin(valid), "well"]
-    if len(bad_wells):
-        raise InputError(
-            f"{where}: well '{bad_wells.iloc[0]}' does not exist on a {plate.n_wells}-well plate "
-            f"(rows A-{last}, columns 1-{ncols})."
-        )
-    bad_flags = reads.loc[~reads["flag"].isin(FLAGS), "flag"]
-    if len(bad_flags):
-        raise InputError(f"{where}: unknown flag '{bad_flags.iloc[0]}'; flags are {', '.join(FLAGS)}.")
-    no_value = reads.loc[(reads["flag"] == "ok") & reads["value"].isna(), "well"]
-    if len(no_value):
-        raise InputError(f"{where}: well '{no_value.iloc[0]}' is flagged ok but has no value.")
-    dup = reads[reads.duplicated(["well", "wavelength_nm"])]
-    if len(dup):
-        well, wavelength = dup["well"].iloc[0], dup["wavelength_nm"].iloc[0]
-        at = "without a wavelength" if pd.isna(wavelength) else f"at {wavelength} nm"
-        raise InputError(f"{where}: well '{well}' is read twice {at}; each well needs one read per wavelength.")
+    try:
+        validate(plate.reads, reads_schema(plate.n_wells), where)
+    except SchemaProblems as exc:
+        raise InputError(str(exc)) from None
 
 
 def _reader_format(name: str, filename: str) -> ReaderFormat:

@@ -16,10 +16,17 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from labdb.errors import InputError
-from labdb.readers.base import INVALID_MARKERS, ROW_LETTERS, SNIFF_BYTES, clean_cell, decode_text, parse_cell
-from labdb.readers.base import parse_datetime
+from labdb.core.errors import InputError
+from labdb.readers.base import (
+    INVALID_MARKERS,
+    SNIFF_BYTES,
+    clean_cell,
+    decode_text,
+    parse_cell,
+    parse_datetime,
+)
 from labdb.readers.canonical import PlateRead, make_reads
+from qc.vocab import ROW_LETTERS
 
 FORMAT = "revvity"
 DISPLAY_NAME = "PerkinElmer/Revvity EnVision, EnSpire, Kaleido"

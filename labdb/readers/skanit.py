@@ -23,10 +23,9 @@ from datetime import datetime
 from html import unescape
 from itertools import takewhile
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.base import (
     INVALID_MARKERS,
-    ROW_LETTERS,
     SNIFF_BYTES,
     cell_text,
     decode_text,
@@ -35,8 +34,9 @@ from labdb.readers.base import (
     parse_cell,
     parse_datetime,
 )
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape
+from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import XLSX_MAGIC, is_workbook, load_sheets
+from qc.vocab import ROW_LETTERS, plate_shape
 
 FORMAT = "skanit"
 DISPLAY_NAME = "Thermo Scientific SkanIt"

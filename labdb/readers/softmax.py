@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from labdb.errors import InputError
-from labdb.readers.base import ROW_LETTERS, clean_cell, decode_text, parse_cell, parse_datetime
-from labdb.readers.canonical import PlateRead, make_reads, plate_shape, well_name
+from labdb.core.errors import InputError
+from labdb.readers.base import clean_cell, decode_text, parse_cell, parse_datetime
+from labdb.readers.canonical import PlateRead, make_reads
+from qc.vocab import ROW_LETTERS, plate_shape, well_name
 
 FORMAT = "softmax"
 DISPLAY_NAME = "Molecular Devices SoftMax Pro text export"

@@ -30,12 +30,12 @@ from pathlib import PurePath
 
 import numpy as np
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import tecan_magellan as magellan
 from labdb.readers.base import (
-    CellTable,
     INVALID_MARKERS,
     SNIFF_BYTES,
+    CellTable,
     cell_text,
     clean_cell,
     decode_text,

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from labdb.errors import InputError
-from labdb.readers.base import ROW_LETTERS, cell_text, parse_datetime
+from labdb.core.errors import InputError
+from labdb.readers.base import cell_text, parse_datetime
+from qc.vocab import ROW_LETTERS
 
 LIST_HEADER = "Well positions"
 _RANGE = re.compile(r"([A-P])(\d{1,2})\s*-\s*([A-P])(\d{1,2})")

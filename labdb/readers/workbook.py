@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 
 MAX_EXPANDED_BYTES = 256 * 1024 * 1024  # what the sheets of an xlsx may unpack to
 MAX_RATIO = 200  # uncompressed / compressed; real exports stay far below this

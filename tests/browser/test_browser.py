@@ -55,8 +55,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A demo database (accounts made by run_demo) and `streamlit run dashboards/app.py` serving it."""
-    from labdb.demo import run_demo
-    from labdb.migrate import upgrade
+    from labdb.core.migrate import upgrade
+    from labdb.demo.run import run_demo
 
     tmp = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{tmp / 'labdb.sqlite'}"
@@ -131,9 +131,9 @@ def _choose(page, key: str, text: str) -> None:
 
 def _gen5_upload(tmp: Path) -> tuple[Path, Path]:
     """A new simulated Gen5 text export (not in the demo database) and its plate map."""
-    from labdb.demo import write_study_files
+    from labdb.demo.run import write_study_files
+    from labdb.demo.simulate import simulate_study
     from labdb.readers import gen5
-    from labdb.simulate import simulate_study
 
     study = simulate_study(n_plates=1, seed=41)
     paths = write_study_files(study, tmp / "upload")
@@ -148,8 +148,8 @@ def _gen5_upload(tmp: Path) -> tuple[Path, Path]:
 def test_pi_uploads_approves_and_exports_in_a_real_browser(chromium, server):
     from playwright.sync_api import expect
 
-    from labdb.db import get_engine, session_scope
-    from labdb.models import AuditEvent, CorrectionRun, Plate
+    from labdb.core.db import get_engine, session_scope
+    from labdb.core.models import AuditEvent, CorrectionRun, Plate
     from labdb.review import decide
 
     expect.set_options(timeout=TIMEOUT_MS)

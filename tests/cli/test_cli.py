@@ -80,8 +80,8 @@ def test_reject_needs_a_reason_and_is_audited(db_url, small_study):
     assert labdb("plates", "reject", "1", "--by", "dr.pi", "--reason", "bubbles in row C").exit_code == 0
     from sqlmodel import select
 
-    from labdb.db import session_scope
-    from labdb.models import AuditEvent
+    from labdb.core.db import session_scope
+    from labdb.core.models import AuditEvent
 
     with session_scope(db_url) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "plate.reject")).one()
@@ -125,7 +125,7 @@ def test_an_uninitialised_database_says_run_init(tmp_path, monkeypatch):
 def test_init_creates_the_schema(tmp_path, monkeypatch):
     monkeypatch.setenv("LABDB_DATABASE_URL", f"sqlite:///{tmp_path / 'new.sqlite'}")
     result = labdb("init")
-    from labdb.migrate import head_revision
+    from labdb.core.migrate import head_revision
 
     assert result.exit_code == 0 and f"at revision {head_revision()}" in result.output
     assert table_counts(f"sqlite:///{tmp_path / 'new.sqlite'}")["plate"] == 0
@@ -135,8 +135,8 @@ def test_read_time_is_given_for_files_that_do_not_say(db_url, small_study):
     """A generic grid carries no read time: --read-time gives it, marked as given; a file's own time always wins."""
     from sqlmodel import select
 
-    from labdb.db import session_scope
-    from labdb.models import Plate
+    from labdb.core.db import session_scope
+    from labdb.core.models import Plate
 
     study, paths = small_study
     grids = [p for p in paths["plates"] if p.suffix == ".csv"]

@@ -12,10 +12,10 @@ from sqlmodel import Session, select
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from labdb.db import get_engine
-from labdb.demo import run_demo
+from labdb.core.db import get_engine
+from labdb.core.models import AuditEvent, CurveFit, Plate, Well
+from labdb.demo.run import run_demo
 from labdb.export import LONG_COLUMNS
-from labdb.models import AuditEvent, CurveFit, Plate, Well
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 PAGES = ["pages/overview.py", "pages/upload.py", "pages/review.py", "pages/worklist.py", "pages/runqc.py",
@@ -44,9 +44,9 @@ def media(monkeypatch):
 
 def _app(actor: str = "tester") -> AppTest:
     """The app, logged in as an admin account named `actor` (created without an audit event)."""
-    from labdb.config import get_settings
-    from labdb.db import session_scope
-    from labdb.models import UserAccount
+    from labdb.core.config import get_settings
+    from labdb.core.db import session_scope
+    from labdb.core.models import UserAccount
     from labdb.users import get_account
 
     with session_scope(get_settings().database_url) as s:
@@ -230,7 +230,7 @@ def test_upload_asks_when_a_grid_was_read_and_stores_it(db_url, small_study):
 def test_run_qc_shows_the_guide_set_and_the_violations(db_url, tmp_path, monkeypatch):
     """With a guide set of 5 plates, the 12-plate demo is judged: bands, guide-set caption, violations table."""
     from labdb import runqc
-    from labdb.db import session_scope
+    from labdb.core.db import session_scope
 
     monkeypatch.setattr(runqc, "GUIDE_SET_N", 5)
     run_demo(db_url, tmp_path / "study", n_plates=12, seed=4)
@@ -244,7 +244,7 @@ def test_run_qc_shows_the_guide_set_and_the_violations(db_url, tmp_path, monkeyp
     assert any("violation(s) stored" in c.value for c in at.caption)
 
     # the plate review page shows the violations a run completed, and what approving it then needs
-    from labdb.models import QcViolation
+    from labdb.core.models import QcViolation
 
     with session_scope(db_url) as session:  # a stored 1-3s on an unreviewed run (as runqc.reevaluate stores them)
         plate = session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).first()

@@ -8,10 +8,19 @@ import pytest
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from labdb.db import get_engine, session_scope
-from labdb.demo import run_demo
-from labdb.models import AuditEvent, Plate, UserAccount
-from labdb.users import PermissionDenied, add_user, authenticate, decide_as, mask_as, set_password
+from labdb.core.db import get_engine, session_scope
+from labdb.core.models import AuditEvent, Plate, UserAccount
+from labdb.demo.run import run_demo
+from labdb.users import (
+    PermissionDenied,
+    add_user,
+    authenticate,
+    close_guide_sets_as,
+    correct_as,
+    decide_as,
+    mask_as,
+    set_password,
+)
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 ALL_PAGES = {"overview", "upload", "review", "worklist", "runqc", "cohort", "batch", "export", "audit"}
@@ -125,6 +134,32 @@ def test_role_is_checked_again_in_the_database(demo):
     at.run()
     assert not at.exception and "review_decide" not in {b.key for b in at.button}
     assert at.session_state["auth_user"]["role"] == "technician"
+
+
+def test_every_action_checks_the_role_in_its_own_transaction(demo):
+    """Closing guide sets and running a batch correction go through labdb.users' `*_as` functions, which read the
+    account again in the action's session: refused (and nothing recorded) for a role without the permission."""
+    from labdb.core.models import CorrectionRun, KitLot
+    from labdb.correction import CorrectionOptions
+
+    url, _ = demo
+    with session_scope(url) as s:
+        lot = s.exec(select(KitLot.lot).order_by(KitLot.lot)).first()
+        events = len(s.exec(select(AuditEvent)).all())
+    for name in ("stats", "tech", "nobody"):
+        with pytest.raises(PermissionDenied), session_scope(url) as s:
+            close_guide_sets_as(s, name, lot)
+    with pytest.raises(PermissionDenied, match="may not run batch corrections"), session_scope(url) as s:
+        correct_as(s, "tech", CorrectionOptions("bridge"))
+    with session_scope(url) as s:
+        assert len(s.exec(select(AuditEvent)).all()) == events and not s.exec(select(CorrectionRun)).all()
+    with session_scope(url) as s:
+        close_guide_sets_as(s, "dr.pi", lot)
+        run = correct_as(s, "stats", CorrectionOptions("bridge")).run
+        assert run.created_by == "stats"
+    with session_scope(url) as s:
+        close = s.exec(select(AuditEvent).where(AuditEvent.action == "guide_set.close")).one()
+        assert close.actor == "dr.pi" and close.entity_id == lot
 
 
 def test_statistician_has_no_upload(demo):

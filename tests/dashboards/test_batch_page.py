@@ -12,10 +12,10 @@ import streamlit as st
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
+from labdb.core.db import get_engine, session_scope
+from labdb.core.models import CorrectionRun, CorrectionShift, Plate
 from labdb.correction import CorrectionOptions, run_correction
-from labdb.db import get_engine, session_scope
-from labdb.demo import run_demo
-from labdb.models import CorrectionRun, CorrectionShift, Plate
+from labdb.demo.run import run_demo
 from labdb.review import decide
 from labdb.users import PermissionDenied
 

@@ -13,17 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from conftest import table_counts
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from conftest import table_counts
 from labdb.cli import app
-from labdb.correction import CorrectionOptions, report, run_correction
-from labdb.db import get_engine, session_scope
-from labdb.demo import run_demo
-from labdb.errors import InputError
-from labdb.export import export_frame, plan_export
-from labdb.models import (
+from labdb.core.db import get_engine, session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import (
     AuditEvent,
     CorrectedResult,
     CorrectionRun,
@@ -31,6 +28,9 @@ from labdb.models import (
     Plate,
     Result,
 )
+from labdb.correction import CorrectionOptions, report, run_correction
+from labdb.demo.run import run_demo
+from labdb.export import export_frame, plan_export
 from labdb.review import decide
 
 runner = CliRunner()

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from labdb import export as export_module
 from labdb.cli import app
-from labdb.db import session_scope
-from labdb.errors import InputError
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import Plate, RawFile, Result
 from labdb.export import (
     ExportFilters,
     export_frame,
@@ -24,12 +25,11 @@ from labdb.export import (
     plan_export,
     write_export,
 )
-from labdb.ingest import ingest_file
-from labdb.models import Plate, RawFile, Result
+from labdb.ingest import IngestRequest, Upload, ingest_upload
 from labdb.review import decide
 from labdb.samples import import_manifest, season_of, set_site
 from labdb.templates import load_plate_map, load_template
-from qc.schemas import MANIFEST_COLUMNS
+from qc.manifest import MANIFEST_COLUMNS
 
 runner = CliRunner()
 NOTE = '=HYPERLINK("http://x","y")'
@@ -58,7 +58,7 @@ def study_db(db_url, small_study, tmp_path):
         import_manifest(session, path, "tech")
         plate_ids = []
         for file in paths["plates"][:3]:
-            plate_ids += [pid for pid, _, _ in ingest_file(session, file, template, pmap, "L2301", "KM", "tech").plates]
+            plate_ids += [pid for pid, _, _ in ingest_upload(session, Upload.from_path(file), IngestRequest(template, pmap, "L2301", "KM", actor="tech")).plates]
     with session_scope(db_url) as session:
         decide(session, plate_ids[:2], "approved", "dr.pi", "fine for the test")
     return {"url": db_url, "manifest": manifest, "noted": noted, "approved": plate_ids[:2], "plates": plate_ids}

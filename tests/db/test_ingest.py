@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from conftest import table_counts
 from labdb import ingest as ingest_module
-from labdb.db import get_engine, session_scope
-from labdb.errors import InputError
-from labdb.ingest import ingest_file
-from labdb.models import CurveFit, Plate, RawFile, Result, Well
+from labdb.core.db import get_engine, session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import CurveFit, Plate, RawFile, Result, Well
+from labdb.ingest import IngestRequest, Upload, ingest_upload
 from labdb.samples import import_manifest, set_site
 from labdb.templates import load_plate_map, load_template
 
@@ -22,7 +22,7 @@ def _ingest(url, path, paths, plate=None):
     template = load_template(paths["template"])
     plate_map = load_plate_map(paths["plate_map"])
     with session_scope(url) as session:
-        return ingest_file(session, path, template, plate_map, "L2301", "KM", actor="tester")
+        return ingest_upload(session, Upload.from_path(path), IngestRequest(template, plate_map, "L2301", "KM", actor="tester"))
 
 
 def test_plate_wells_fit_and_results_are_stored(db_url, small_study):
@@ -133,9 +133,34 @@ def test_results_of_a_batch_are_checked_together(db_url, small_study):
     _, paths = small_study
     template, plate_map = load_template(paths["template"]), load_plate_map(paths["plate_map"])
     with session_scope(db_url) as s:
-        staged = [stage_file(s, p, template, plate_map) for p in paths["plates"][:2]]
+        staged = [stage_file(s, Upload.from_path(p), IngestRequest(template, plate_map)) for p in paths["plates"][:2]]
     evaluate_staged(staged, template)
     good = [f.plates[0].evaluation.results for f in staged]
     assert all(f.error is None for f in staged) and _results_valid(good)
     bad = good[1].assign(lloq=good[1]["uloq"] * 2)  # LLOQ above ULOQ on the second plate
     assert not _results_valid([good[0], bad])
+
+
+def test_the_driver_checks_the_uploaders_role_in_each_files_transaction(db_url, small_study):
+    """A dashboard upload (check_role) is refused, file by file and with nothing stored, when the account's role no
+    longer allows uploads; the same files go in once the role does. The command line (check_role off) is not checked."""
+    from labdb.ingest import ingest
+    from labdb.users import PermissionDenied, add_user
+
+    _, paths = small_study
+    with session_scope(db_url) as s:
+        add_user(s, "sam", "statistician", "a long password", actor="admin")
+        add_user(s, "tina", "technician", "a long password", actor="admin")
+    request = IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L2301",
+                            actor="sam", check_role=True)
+    files = [Upload.from_path(p) for p in paths["plates"][:2]]
+    before = table_counts(db_url)
+    refused = list(ingest(db_url, files, request))
+    assert [type(r) for _, r in refused] == [PermissionDenied, PermissionDenied]
+    assert "sam is a statistician; a statistician may not upload reader files" in str(refused[0][1])
+    assert table_counts(db_url) == before
+    stored = list(ingest(db_url, files, IngestRequest(request.template, request.plate_map, "L2301", actor="tina",
+                                                      check_role=True)))
+    assert all(not r.duplicate for _, r in stored)
+    with session_scope(db_url) as s:
+        assert {p.ingested_by for p in s.exec(select(Plate)).all()} == {"tina"}

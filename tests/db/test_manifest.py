@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from conftest import table_counts
 from labdb.cli import app
-from labdb.db import session_scope
-from labdb.errors import InputError
-from labdb.ingest import ingest_file
-from labdb.models import AuditEvent, Result, Sample, Subject, Well
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import AuditEvent, Result, Sample, Subject, Well
+from labdb.ingest import IngestRequest, Upload, ingest_upload
 from labdb.samples import import_manifest, season_of, set_site, unmatched
 from labdb.templates import load_plate_map, load_template
 
@@ -257,7 +257,7 @@ def _ingest(url, paths, n=2):
     template, plate_map = load_template(paths["template"]), load_plate_map(paths["plate_map"])
     with session_scope(url) as session:
         for path in paths["plates"][:n]:
-            ingest_file(session, path, template, plate_map, "L2301", "KM", "tech")
+            ingest_upload(session, Upload.from_path(path), IngestRequest(template, plate_map, "L2301", "KM", actor="tech"))
 
 
 def _study_sites(url, study):

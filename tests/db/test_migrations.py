@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import labdb.models  # noqa: F401
-from labdb.db import get_engine
-from labdb.migrate import current_revision, head_revision
+import labdb.core.models  # noqa: F401
+from labdb.core.db import get_engine
+from labdb.core.migrate import current_revision, head_revision
 
 
 def test_models_and_migrations_agree(db_url):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from labdb.db import session_scope
-from labdb.errors import InputError
-from labdb.ingest import ingest_file
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import AuditEvent, CurveFit, Plate, Result, Well
+from labdb.ingest import IngestRequest, Upload, ingest_upload
 from labdb.masking import set_masks
-from labdb.models import AuditEvent, CurveFit, Plate, Result, Well
 from labdb.review import decide
 from labdb.templates import load_plate_map, load_template
 from labdb.worklist import suggest, worklist
@@ -19,7 +19,7 @@ from labdb.worklist import suggest, worklist
 def plate_id(db_url, small_study):
     _, paths = small_study
     with session_scope(db_url) as session:
-        out = ingest_file(session, paths["plates"][0], load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L1", "KM", "tech")
+        out = ingest_upload(session, Upload.from_path(paths["plates"][0]), IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L1", "KM", actor="tech"))
     return out.plates[0][0]
 
 

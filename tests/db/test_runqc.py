@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from labdb import runqc
 from labdb.cli import app
-from labdb.db import session_scope
-from labdb.demo import run_demo
-from labdb.errors import InputError
-from labdb.models import AuditEvent, KitLot, Plate, QcGuideSet, QcViolation, Result
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import AuditEvent, KitLot, Plate, QcGuideSet, QcViolation, Result
+from labdb.demo.run import run_demo
 from labdb.review import decide
 
 
@@ -140,9 +140,9 @@ def test_ingest_judges_a_new_plate_at_once(study, tmp_path):
     from dataclasses import replace
     from datetime import timedelta
 
-    from labdb.demo import _gen5_plate
+    from labdb.demo.run import _gen5_plate
+    from labdb.demo.simulate import simulate_study
     from labdb.readers import gen5
-    from labdb.simulate import simulate_study
 
     sim = simulate_study(24, 7)  # the study the fixture's demo ingested
     with session_scope(study) as session:

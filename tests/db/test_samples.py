@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from conftest import table_counts
-from labdb.db import session_scope
-from labdb.errors import InputError
-from labdb.models import AuditEvent, Sample
+from labdb.core.db import session_scope
+from labdb.core.errors import InputError
+from labdb.core.models import AuditEvent, Sample
 from labdb.samples import import_manifest, season_of, set_site
 
 

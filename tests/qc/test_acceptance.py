@@ -1,4 +1,5 @@
 """qc.acceptance.evaluate_plate on seeded simulated 96-well plates laid out like bdnf_96_duplicate.toml."""
+# long module: every acceptance rule of qc.acceptance with its edge cases, one test per rule, kept beside each other.
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plate, evaluate_plates, standard_levels_pass
+from qc.acceptance import (
+    PlateEvaluation,
+    QcPolicy,
+    evaluate_plate,
+    evaluate_plates,
+    standard_levels_pass,
+)
 from qc.models import FIVE_PL, FOUR_PL
 
 TRUE_4PL = (0.05, 1.1, 1500.0, 3.2)

@@ -236,7 +236,7 @@ def test_pool_cv_and_repeated_samples(study):
 
 def test_simulated_study_from_labdb_runs():
     """labdb's own simulator: its truth carries the plate log shifts; tests may import labdb (qc may not)."""
-    from labdb.simulate import simulate_study
+    from labdb.demo.simulate import simulate_study
 
     study = simulate_study(8, seed=3)
     tp = study.truth.plates.set_index("plate")
@@ -252,7 +252,7 @@ def test_simulated_study_from_labdb_runs():
 
 def test_reml_matches_balanced_anova():
     """Balanced one-way layout: REML equals the ANOVA estimators (MSB - MSW) / n and MSW when positive."""
-    from qc.batch_models import fit_reml
+    from qc.batch.models import fit_reml
 
     rng = np.random.default_rng(4)
     k, n = 30, 8

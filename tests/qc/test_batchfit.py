@@ -11,8 +11,8 @@ import pytest
 
 from qc import batchfit
 from qc.acceptance import QcPolicy
-from qc.batchfit import fit_curves, select_model
-from qc.curves import CurveFit, build_fit, fit_curve, prepare_data
+from qc.batchfit import fit_curves
+from qc.curves import CurveFit, build_fit, fit_curve, prepare_data, select_model
 from qc.models import FIVE_PL, FOUR_PL, get_model
 
 X_STD = np.repeat(np.r_[4000 / 2 ** np.arange(7), 0.0], 2)  # S1..S7 two-fold from 4000 + zero standard, duplicates

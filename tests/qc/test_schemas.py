@@ -67,7 +67,7 @@ def test_bad_well_names_flags_and_duplicates_are_reported_per_row():
     bad_well = pd.DataFrame([{"well": "Q1", "row": "Q", "column": 1, "wavelength_nm": 450, "value": 0.5, "flag": "ok"}])
     df = pd.concat([df, bad_well], ignore_index=True)
     problems = problems_of(df, CanonicalReads)
-    assert "well A1: more than one value for this well and wavelength" in problems
+    assert "well A1: is read more than once at one wavelength; each well needs one read per wavelength" in problems
     assert "well B2: flag must be one of ok, overflow, missing, invalid (got 'OVRFLW')" in problems
     assert "row 4: 'Q1' is not a well name like A1 or P24" in problems
     assert "row 4: row must be a letter A-P (got 'Q')" in problems

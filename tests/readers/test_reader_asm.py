@@ -4,6 +4,7 @@ registry detection, and broken documents.
 No ASM fixture exists in ../shared, so the documents are built here. Each mirrors a named expected-output file of
 allotropy (Benchling-Open-Source/allotropy, tests/parsers/<vendor>/testdata/...), copied key for key for the wells used.
 """
+# long module: the ASM documents are built in the test (no fixture exists), one per instrument family allotropy writes.
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import asm, gen5, registry
-from labdb.readers.canonical import READ_COLUMNS, PlateRead, make_reads, well_name
+from labdb.readers.canonical import READ_COLUMNS, PlateRead, make_reads
+from qc.vocab import well_name
 
 # --- REC/2024/06: agilent_gen5/testdata/absorbance/240411_172731_BNCH2345883_abs450_96well_non_numeric_values.json ----
 # allotropy's ASM of the Gen5 export in ../shared (gen5_synergyh1_abs450_ovrflw_missed.txt): one plate reader

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers.registry import READERS, ReaderFormat, read_plates
 
 # Every file in ../shared/fixtures/plate_exports: the reader that must claim it, or "kinetic" when it

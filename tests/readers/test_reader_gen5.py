@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import gen5
 from labdb.readers.base import expand_flags
-from labdb.readers.canonical import READ_COLUMNS, well_name
+from labdb.readers.canonical import READ_COLUMNS
+from qc.vocab import well_name
 
 SYNERGY = "gen5_synergyh1_abs450_ovrflw_missed.txt"
 EPOCH = "gen5_epoch_abs_2wavelengths_280_325.txt"

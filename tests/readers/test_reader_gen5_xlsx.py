@@ -13,7 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import gen5
 from labdb.readers.base import parse_date, parse_time
 from labdb.readers.registry import detect, read_plates

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import grid
 from labdb.readers.base import expand_flags
-from labdb.readers.canonical import READ_COLUMNS, well_name
+from labdb.readers.canonical import READ_COLUMNS
+from qc.vocab import well_name
 
 ROWS = "ABCDEFGH"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import revvity
 from labdb.readers.canonical import READ_COLUMNS
 from labdb.readers.registry import detect, read_plates

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import registry, skanit
 from labdb.readers.canonical import READ_COLUMNS
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import registry, softmax
 from labdb.readers.canonical import READ_COLUMNS
 

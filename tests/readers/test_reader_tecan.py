@@ -10,7 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from labdb.errors import InputError
+from labdb.core.errors import InputError
 from labdb.readers import registry, tecan
 from labdb.readers.canonical import READ_COLUMNS
 from labdb.readers.workbook import load_sheets

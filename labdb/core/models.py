@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from qc.vocab import (
+    CENSORING,
+    CORRECTION_METHODS,
+    GUIDE_SET_SOURCES,
+    HEMISPHERES,
+    PLATE_STATUSES,
+    RAW_FILE_KINDS,
+    RESULT_ROLES,
+    ROLES,
+    SAMPLE_TYPES,
+    SEXES,
+    USER_ROLES,
+    VERDICTS,
+    WESTGARD_SEVERITIES,
+)
 
 # Constraint names are explicit so migrations are identical on SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
@@ -17,15 +33,40 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-PLATE_STATUSES = ("uploaded", "evaluated", "approved", "rejected")
-VERDICTS = ("pass", "fail")
-WELL_ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
-CENSORING = ("none", "below_lloq", "above_uloq")
+
+# Columns that hold a word of the vocabulary (qc.vocab): the database refuses any other word (migration 0006: CHECK
+# constraints on PostgreSQL, triggers on SQLite). tests/test_vocab.py holds this, the migrations and qc.vocab together.
+VOCABULARY: dict[tuple[str, str], tuple[str, ...]] = {
+    ("raw_file", "kind"): RAW_FILE_KINDS,
+    ("site", "hemisphere"): HEMISPHERES,
+    ("subject", "sex"): SEXES,
+    ("sample", "sample_type"): SAMPLE_TYPES,
+    ("plate", "status"): PLATE_STATUSES,
+    ("plate", "verdict"): VERDICTS,
+    ("well", "role"): ROLES,
+    ("result", "role"): RESULT_ROLES,
+    ("result", "censoring"): CENSORING,
+    ("guide_set", "source"): GUIDE_SET_SOURCES,
+    ("qc_violation", "severity"): WESTGARD_SEVERITIES,
+    ("user_account", "role"): USER_ROLES,
+    ("correction_run", "method"): CORRECTION_METHODS,
+}
+
+
+def one_of(table: str, column: str) -> sa.CheckConstraint:
+    """CHECK (column IN (the vocabulary's words)), named ck_<table>_<column>; NULL passes where the column allows it."""
+    words = ", ".join("'" + w.replace("'", "''") + "'" for w in VOCABULARY[(table, column)])
+    return sa.CheckConstraint(f"{column} IN ({words})", name=column)
+
+
+def checks(table: str) -> tuple[sa.CheckConstraint, ...]:
+    """The vocabulary constraints of one table, for its __table_args__."""
+    return tuple(one_of(t, c) for t, c in VOCABULARY if t == table)
 
 
 def utcnow() -> datetime:
     """Timestamps are stored in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _json(nullable: bool = True) -> Any:
@@ -40,6 +81,7 @@ class RawFile(SQLModel, table=True):
     """Every uploaded file (reader export, template, plate map, manifest), byte for byte, keyed by SHA-256."""
 
     __tablename__ = "raw_file"
+    __table_args__ = checks("raw_file")
     sha256: str = Field(primary_key=True, max_length=64)
     kind: str = Field(max_length=32)
     original_name: str = Field(max_length=512)
@@ -51,6 +93,7 @@ class RawFile(SQLModel, table=True):
 
 class Site(SQLModel, table=True):
     """A collection site; its hemisphere decides the season of a collection date."""
+    __table_args__ = checks("site")
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -60,6 +103,7 @@ class Site(SQLModel, table=True):
 
 class Subject(SQLModel, table=True):
     """A study participant."""
+    __table_args__ = checks("subject")
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -68,7 +112,8 @@ class Subject(SQLModel, table=True):
 
 
 class Sample(SQLModel, table=True):
-    """One tube: its pre-analytical and clinical covariates (DOMAIN.md section 7)."""
+    """One tube: its pre-analytical and clinical covariates (docs/domain.md section 8)."""
+    __table_args__ = checks("sample")
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
@@ -111,7 +156,7 @@ class KitLot(SQLModel, table=True):
 class Plate(SQLModel, table=True):
     """One physical plate from one uploaded file, with its template, status and verdict."""
 
-    __table_args__ = (sa.UniqueConstraint("file_sha256", "index_in_file", name="uq_plate_file_index"),)
+    __table_args__ = (sa.UniqueConstraint("file_sha256", "index_in_file", name="uq_plate_file_index"), *checks("plate"))
     id: int | None = Field(default=None, primary_key=True)
     file_sha256: str = Field(foreign_key="raw_file.sha256", max_length=64, index=True)
     index_in_file: int = 0
@@ -145,7 +190,7 @@ class Plate(SQLModel, table=True):
 class Well(SQLModel, table=True):
     """One well: layout, raw value per wavelength, corrected OD, flags and mask (raw values never overwritten)."""
 
-    __table_args__ = (sa.UniqueConstraint("plate_id", "position", name="uq_well_plate_position"),)
+    __table_args__ = (sa.UniqueConstraint("plate_id", "position", name="uq_well_plate_position"), *checks("well"))
     id: int | None = Field(default=None, primary_key=True)
     plate_id: int = Field(foreign_key="plate.id", index=True)
     position: str = Field(max_length=4)
@@ -195,6 +240,7 @@ class CurveFit(SQLModel, table=True):
 
 class Result(SQLModel, table=True):
     """One replicate group (sample, control or pool) on one plate: mean OD, concentration, CV, censoring."""
+    __table_args__ = checks("result")
 
     id: int | None = Field(default=None, primary_key=True)
     plate_id: int = Field(foreign_key="plate.id", index=True)
@@ -237,6 +283,7 @@ class QcGuideSet(SQLModel, table=True):
     A closed guide set judges the plates read up to ``applies_until``; the next one starts after it."""
 
     __tablename__ = "guide_set"
+    __table_args__ = checks("guide_set")
     id: int | None = Field(default=None, primary_key=True)
     metric: str = Field(max_length=32, index=True)
     kit_lot_id: int = Field(foreign_key="kit_lot.id", index=True)
@@ -258,6 +305,7 @@ class QcViolation(SQLModel, table=True):
     ``plate_id`` is the run that completed the violation; ``plate_ids``/``values`` cover the whole window."""
 
     __tablename__ = "qc_violation"
+    __table_args__ = checks("qc_violation")
     id: int | None = Field(default=None, primary_key=True)
     rule: str = Field(max_length=8)
     severity: str = Field(max_length=8)
@@ -271,13 +319,13 @@ class QcViolation(SQLModel, table=True):
     detected_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-USER_ROLES = ("technician", "pi", "statistician", "admin")
 
 
 class UserAccount(SQLModel, table=True):
     """A person who logs in to the dashboard: a unique name, one role and an argon2 password hash (never the password)."""
 
     __tablename__ = "user_account"
+    __table_args__ = checks("user_account")
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=128, unique=True)
     role: str = Field(max_length=16)
@@ -286,7 +334,6 @@ class UserAccount(SQLModel, table=True):
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-CORRECTION_METHODS = ("bridge", "lot-shift", "combat", "mixed")
 
 
 class CorrectionRun(SQLModel, table=True):
@@ -294,6 +341,7 @@ class CorrectionRun(SQLModel, table=True):
     the design check and the diagnostics. Its id is the version exports name. Append-only, like its values."""
 
     __tablename__ = "correction_run"
+    __table_args__ = checks("correction_run")
     id: int | None = Field(default=None, primary_key=True)
     method: str = Field(max_length=16)
     options: dict | None = _json()

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from labdb.config import get_settings
+from labdb.core.config import get_settings
 
 
 def normalise_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Batch effects (issue #7, DOMAIN.md section 6): estimate them, correct them, prove the correction keeps the biology.
+"""Batch effects (docs/domain.md section 7): estimate them, correct them, prove the correction keeps the biology.
 
 All methods work on natural-log concentration. Input: a tidy frame, one row per measured value, with columns
 `value` (pg/mL), `plate`, `kit_lot`, optional `role` ('sample' or 'bridge'; default all samples), `pool` (pool name
@@ -11,7 +11,7 @@ Methods (`correct(df, method=...)`):
 - 'bridge' `bridge_correct`: log C* = log C - (log P_plate - log P_target); P_plate = geometric mean of the bridge
   pool's wells on the plate; target = the pool's long-run geometric mean (mean of plate means) or a given value
   (e.g. its reference-lot value). Uses no sample, so it cannot absorb biology.
-- 'lot' `lot_correct`: subtract the per-lot shift S fitted from the standards (`qc.batch_lot`).
+- 'lot' `lot_correct`: subtract the per-lot shift S fitted from the standards (`qc.batch.lot`).
 - 'combat' `combat_correct`: ComBat location/scale with empirical Bayes shrinkage across plates, protected
   covariates (and non-check pools) in the design.
 - 'mixed' `mixed_correct`: REML mixed model with plate and lot random intercepts and protected covariates as fixed
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from qc.batch_check import (
+from qc.batch.check import (
     MAX_CRAMERS_V,
     PROTECTED,
     ConfoundedDesign,
@@ -38,10 +38,11 @@ from qc.batch_check import (
     diagnose,
     pool_cv,
 )
-from qc.batch_lot import LotShifts, lot_shifts_from_standards
-from qc.batch_models import combat, dummies, fit_reml, independent_columns
+from qc.batch.lot import LotShifts, lot_shifts_from_standards
+from qc.batch.models import combat, dummies, fit_reml, independent_columns
+from qc.vocab import CORRECTION_METHODS
 
-METHODS = ("bridge", "lot", "combat", "mixed")
+METHODS = CORRECTION_METHODS
 __all__ = [
     "METHODS",
     "PROTECTED",
@@ -215,7 +216,7 @@ def lot_correct(df: pd.DataFrame, lot_shifts: LotShifts | Mapping[str, float], *
     params = {"shift": S, "reference_lot": fit.reference_lot if fit else None,
               "standards_fit": fit.summary() if fit else None}
     n = np.bincount(p.plate, minlength=len(p.plates))
-    return _finish(p, lot_s[p.lot], "lot", params, _shift_table(p, shift, se, n, q), check_pool)
+    return _finish(p, lot_s[p.lot], "lot-shift", params, _shift_table(p, shift, se, n, q), check_pool)
 
 
 def _fit_rows(p: _Prep, check_pool: str | None, fit_pools: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -308,10 +309,10 @@ def mixed_correct(df: pd.DataFrame, *, random: Sequence[str] = ("plate", "kit_lo
 
 
 def correct(df: pd.DataFrame, method: str = "bridge", **options) -> tuple[pd.DataFrame, BatchResult]:
-    """Dispatch to one method: 'bridge', 'lot' (needs lot_shifts= or standards=), 'combat', 'mixed'."""
+    """Dispatch to one method: 'bridge', 'lot-shift' (needs lot_shifts= or standards=), 'combat', 'mixed'."""
     if method == "bridge":
         return bridge_correct(df, **options)
-    if method == "lot":
+    if method == "lot-shift":
         if "standards" in options:
             std = options.pop("standards")
             options["lot_shifts"] = lot_shifts_from_standards(std, options.pop("reference_lot", None))

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from labdb.errors import InputError
-from labdb.models import RawFile
-from labdb.readers.limits import check_size
-
-KINDS = ("reader_export", "template", "plate_map", "manifest")
+from labdb.core.errors import InputError
+from labdb.core.limits import check_size
+from labdb.core.models import RawFile
+from qc.vocab import RAW_FILE_KINDS
 
 
 def sha256_of(data: bytes) -> str:
@@ -21,7 +20,7 @@ def sha256_of(data: bytes) -> str:
 
 def store(session: Session, data: bytes, kind: str, original_name: str, actor: str) -> RawFile:
     """Keep `data` (once per content); returns the stored row. Never overwrites an existing file."""
-    if kind not in KINDS:
+    if kind not in RAW_FILE_KINDS:
         raise ValueError(f"unknown raw file kind {kind!r}")
     digest = sha256_of(data)
     existing = session.get(RawFile, digest)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import wellmap
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "plate_templates" / "bdnf_96_duplicate.toml"
+from labdb.core.config import resource_dir
+
+TEMPLATE = resource_dir("plate_templates") / "bdnf_96_duplicate.toml"
 SITES = (("AMS", "Amsterdam UMC", "north"), ("SYD", "Westmead Hospital Sydney", "south"))
 LOTS = {  # physical 4PL (true units); log_shift: how high the lot reads samples (its standards are under-assigned)
     "L2301": dict(a=0.050, b=1.10, c=1500.0, d=3.20, log_shift=0.0),

@@ -10,11 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from labdb.cli_common import fail, out, require_db
-from labdb.config import get_settings
-from labdb.db import session_scope
-from labdb.errors import LabdbError
-from labdb.models import CORRECTION_METHODS
+from labdb.cli.common import fail, out, require_db
+from labdb.core.config import get_settings
+from labdb.core.db import session_scope
+from labdb.core.errors import LabdbError
+from qc.vocab import CORRECTION_METHODS
 
 batch_app = typer.Typer(help="Batch effects: correct plate and kit-lot shifts (a new version per run), report them.",
                         no_args_is_help=True)

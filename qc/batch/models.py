@@ -202,7 +202,7 @@ def combat(y: Array, X: Array, batch: NDArray[np.intp], n_batch: int, *, scale: 
     g_star, d_star, it = g_hat.copy(), d_start.copy(), 0
     if empirical_bayes and t2 > 0:
         d_old = d_start
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007  (the count is returned with the fit)
             g_new = (t2 * n_b * g_hat + d_old * g_bar) / (t2 * n_b + d_old)
             if scale and np.isfinite(a_prior):
                 sum2 = s2 - 2 * g_new * s1 + n_b * g_new**2

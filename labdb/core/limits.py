@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labdb.config import get_settings
-from labdb.errors import InputError
+from labdb.core.config import get_settings
+from labdb.core.errors import InputError
 
 
 def check_size(size: int, name: str) -> None:

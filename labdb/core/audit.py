@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labdb.models import AuditEvent
+from labdb.core.models import AuditEvent
 
 
 def record(

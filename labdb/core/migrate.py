@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from labdb.config import resource_dir
-from labdb.db import get_engine, normalise_url
+from labdb.core.config import resource_dir
+from labdb.core.db import get_engine, normalise_url
 
 
 def alembic_config(url: str) -> Config:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from labdb import migrate
-from labdb.config import get_settings
+from labdb.core import migrate
+from labdb.core.config import get_settings
 
 out = Console(highlight=False)
 if not out.is_terminal:

@@ -6,7 +6,7 @@ design batch + covariates is rank deficient: the covariate effect cannot be told
 with V >= max_v or no within-batch variation is confounded: `ConfoundedDesign` names it and its single-level batches,
 unless override=True.
 
-`diagnose`: share of variance from plate and lot before/after (REML, `qc.batch_models.fit_reml`, on sample rows with
+`diagnose`: share of variance from plate and lot before/after (REML, `qc.batch.models.fit_reml`, on sample rows with
 the protected covariates as fixed effects), the check pool's intra-/inter-assay CV before/after, repeated samples'
 across-plate CV before/after (when a sample_id is measured on several plates), and the protected covariates' OLS
 effects before/after (the biology that must survive).
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from qc.batch_models import dummies, fit_reml, independent_columns, is_categorical
+from qc.batch.models import dummies, fit_reml, independent_columns, is_categorical
 
 PROTECTED = ("sample_type", "season", "diagnosis", "visit")
 MAX_CRAMERS_V = 0.9
@@ -123,7 +123,9 @@ def pool_cv(frame: pd.DataFrame, pool: str, column: str = "log_value") -> dict[s
     dof = len(y) - len(n)
     sd_w = float(np.sqrt(np.sum((y - means[plate]) ** 2) / dof)) if dof > 0 else float("nan")
     sd_b = float(np.std(means, ddof=1)) if len(n) > 1 else float("nan")
-    cv = lambda sd: float(np.sqrt(np.expm1(sd**2)))
+    def cv(sd: float) -> float:  # the CV of a log-normal with SD `sd` on the log scale
+        return float(np.sqrt(np.expm1(sd**2)))
+
     return {"within_plate_cv": cv(sd_w), "across_plate_cv": cv(sd_b), "n_plates": len(n),
             "wells_per_plate": float(n.mean())}
 

@@ -15,13 +15,13 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from labdb.config import resource_dir
-from labdb.db import session_scope
-from labdb.ingest import IngestOutcome, ingest_files
+from labdb.core.config import resource_dir
+from labdb.core.db import session_scope
+from labdb.demo.simulate import SimPlate, Study, simulate_study
+from labdb.ingest import IngestOutcome, IngestRequest, Upload, ingest
 from labdb.readers import gen5, grid
 from labdb.review import decide
 from labdb.samples import import_manifest, set_site
-from labdb.simulate import SimPlate, Study, simulate_study
 from labdb.templates import load_plate_map, load_template
 from labdb.users import add_user, get_account
 
@@ -132,7 +132,7 @@ def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console
         task = progress.add_task("ingesting demo plates", total=len(study.plates))
         for (kit_lot, operator), run in runs:  # consecutive plates of one operator and kit lot, in run order
             run = list(run)
-            by_path = {path: plate for plate, path in run}
+            by_name = {str(path): plate for plate, path in run}
             batches: list[tuple[list[Path], datetime | None]] = []  # in run order; Gen5 files together
             for plate, path in run:
                 if path.suffix == ".txt" and batches and batches[-1][1] is None:
@@ -140,12 +140,12 @@ def run_demo(url: str, out_dir: Path, n_plates: int = 24, seed: int = 7, console
                 else:  # a grid says nothing of when it was read: given, one file at a time, as a technician would
                     batches.append(([path], None if path.suffix == ".txt" else plate.read_time))
             for paths_, read_time in batches:
-                for path, result in ingest_files(url, paths_, template, plate_map, kit_lot, operator, actor=operator,
-                                                 read_time=read_time):
+                request = IngestRequest(template, plate_map, kit_lot, operator, read_time, actor=operator)
+                for upload, result in ingest(url, [Upload.from_path(p) for p in paths_], request):
                     if not isinstance(result, IngestOutcome):
                         raise result
                     outcomes["already stored" if result.duplicate else "ingested"] += 1
-                    stored.extend((pid, verdict, by_path[path]) for pid, _, verdict in result.plates)
+                    stored.extend((pid, verdict, by_name[upload.name]) for pid, _, verdict in result.plates)
                     progress.advance(task)
     # The PI reviews all but the newest three plates: passing ones approved, failing ones rejected.
     reviewed = stored[: max(len(stored) - 3, 0)]

@@ -1,4 +1,4 @@
-"""Kit-lot shift from the standards (the ELISAtools idea, DOMAIN.md section 6).
+"""Kit-lot shift from the standards (the ELISAtools idea, docs/domain.md section 7).
 
 Lots differ in the true content of their standards. Fitting ONE 4PL to all plates of a lot family, with shared a, b, d
 and a lot-specific inflection log c = log c_ref + S_lot (S_ref = 0), gives S_lot: how much higher a lot's curve, fitted

@@ -1,0 +1,102 @@
+"""`labdb plates list|approve|reject|mask`: the plates and the PI's decisions on them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlmodel import select
+
+from labdb.cli.common import fail, out, require_db
+from labdb.core.db import session_scope
+from labdb.core.errors import LabdbError
+from labdb.core.models import KitLot, Plate
+
+plates_app = typer.Typer(help="List, approve and reject plates.", no_args_is_help=True)
+
+
+@plates_app.command("list")
+def plates_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Plates with their status and verdict."""
+    url = require_db()
+    with session_scope(url) as session:
+        rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True).order_by(Plate.id)).all()
+        records = [
+            {
+                "id": p.id, "name": p.name, "file": p.original_filename, "format": p.reader_format,
+                "read_time": p.read_time.isoformat() if p.read_time else None, "operator": p.operator, "kit_lot": lot,
+                "template": p.template_name, "status": p.status, "verdict": p.verdict, "reasons": p.verdict_reasons or [],
+            }
+            for p, lot in rows
+        ]
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+        return
+    if not records:
+        out.print("No plates yet: ingest one with `labdb ingest FILE --template TEMPLATE.toml`.")
+        return
+    table = Table("id", "name", "file", "read", "operator", "lot", "status", "verdict")
+    for r in records:
+        table.add_row(str(r["id"]), r["name"], r["file"], (r["read_time"] or "")[:16], r["operator"] or "", r["kit_lot"] or "", r["status"], r["verdict"] or "")
+    out.print(table)
+
+
+@plates_app.command("approve")
+def plates_approve(
+    ids: Annotated[list[int] | None, typer.Argument(help="Plate ids")] = None,
+    all_passing: Annotated[bool, typer.Option("--all-passing", help="Approve every evaluated plate that passed")] = False,
+    by: Annotated[str, typer.Option("--by", help="Who approves")] = "",
+    reason: Annotated[str | None, typer.Option("--reason", help="Comment (required for a failed plate)")] = None,
+) -> None:
+    """Approve plates so their results flow into exports."""
+    _decide(ids or [], all_passing, "approved", by, reason)
+
+
+@plates_app.command("reject")
+def plates_reject(
+    ids: Annotated[list[int], typer.Argument(help="Plate ids")],
+    by: Annotated[str, typer.Option("--by", help="Who rejects")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
+) -> None:
+    """Reject plates; their results stay stored but leave default exports."""
+    _decide(ids, False, "rejected", by, reason)
+
+
+@plates_app.command("mask")
+def plates_mask(
+    plate_id: Annotated[int, typer.Argument(help="Plate id")],
+    wells: Annotated[list[str], typer.Argument(help="Wells, e.g. A1 B7")],
+    by: Annotated[str, typer.Option("--by", help="Who masks")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
+    unmask: Annotated[bool, typer.Option("--unmask", help="Take the mask off instead")] = False,
+) -> None:
+    """Mask wells with a reason (or --unmask them) and refit the plate; the raw values stay as read."""
+    from labdb.masking import set_masks
+
+    url = require_db()
+    try:
+        with session_scope(url) as session:
+            plate = set_masks(session, plate_id, wells, not unmask, by, reason)
+            verdict, status = plate.verdict, plate.status
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"plate {plate_id}: {'un' if unmask else ''}masked {', '.join(w.upper() for w in wells)}; refitted, verdict {verdict}, status {status}")
+
+
+def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: str | None) -> None:
+    from labdb.review import decide, passing_plate_ids
+
+    if bool(ids) == bool(all_passing):
+        fail("give plate ids or --all-passing (not both).")
+    url = require_db()
+    try:
+        with session_scope(url) as session:
+            if all_passing:
+                ids = passing_plate_ids(session)
+            changed = decide(session, ids, decision, by, reason) if ids else []
+    except LabdbError as exc:
+        fail(str(exc))
+    out.print(f"{len(changed)} plate(s) {decision}" + (f": {', '.join(str(p.id) for p in changed)}" if changed else ""))
