@@ -177,10 +177,10 @@ def correction_run(url: str, version: int) -> dict | None:
 @st.cache_data(ttl=30)
 def correction_shifts(url: str, version: int) -> pd.DataFrame:
     """A run's per-plate shifts (one row per plate, run order) with CI, factor and the check pool before/after."""
-    from labdb import correction
+    from labdb import correction_runs
 
     with read_session(url) as session:
-        return correction.shifts(session, version)
+        return correction_runs.shifts(session, version)
 
 
 @st.cache_data(ttl=30)

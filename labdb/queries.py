@@ -72,6 +72,19 @@ def plates(session: Session) -> pd.DataFrame:
     return _frame(session, stmt)
 
 
+def plate_records(session: Session) -> list[dict]:
+    """Every plate in id order as JSON-ready records (`labdb plates list`): file, format, read time, operator, kit lot,
+    template, status, verdict and its reasons."""
+    rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
+                        .order_by(Plate.id)).all()
+    return [
+        {"id": p.id, "name": p.name, "file": p.original_filename, "format": p.reader_format,
+         "read_time": p.read_time.isoformat() if p.read_time else None, "operator": p.operator, "kit_lot": lot,
+         "template": p.template_name, "status": p.status, "verdict": p.verdict, "reasons": p.verdict_reasons or []}
+        for p, lot in rows
+    ]
+
+
 def plate_wells(session: Session, *, plate_id: int) -> pd.DataFrame:
     """Wells of one plate with corrected OD and back-calculated concentration."""
     stmt = select(Well.position, Well.row, Well.col, Well.role, Well.level, Well.nominal, Well.dilution, Well.sample_code,
@@ -237,7 +250,7 @@ def correction_runs(session: Session) -> pd.DataFrame:
 def correction_run(session: Session, *, version: int) -> dict | None:
     """One correction run as plain data (options, fitted parameters, warnings, diagnostics) and its staleness (plates
     approved since, refitted or no longer approved), or None."""
-    from labdb import correction
+    from labdb import correction_runs
 
     run = session.get(CorrectionRun, version)
     if run is None:
@@ -246,4 +259,4 @@ def correction_run(session: Session, *, version: int) -> dict | None:
             "plates": run.n_plates, "values": run.n_values, "override": run.override,
             "override_reason": run.override_reason, "warnings": list(run.warnings or []),
             "diagnostics": run.diagnostics or {}, "created_by": run.created_by, "created_at": run.created_at,
-            "labdb_version": run.labdb_version, "stale": correction.staleness(session, run)}
+            "labdb_version": run.labdb_version, "stale": correction_runs.staleness(session, run)}

@@ -1,4 +1,4 @@
-"""Quality across plates (issue #6): per-plate QC metrics, guide sets per kit lot, stored Westgard violations.
+"""Quality across plates: per-plate QC metrics, guide sets per kit lot, stored Westgard violations.
 
 Violations are derived data: ``reevaluate`` deletes and recomputes them (and the open automatic guide sets)
 from the current fits, results and wells. Call it after anything that changes which plates count or their

@@ -18,6 +18,7 @@ from labdb.core import audit, rawfiles
 from labdb.core.config import get_settings
 from labdb.core.errors import InputError
 from labdb.core.models import Plate, Result, Sample, Site, Subject, Well
+from qc import seasons
 from qc.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_MAX_SHOWN,
@@ -34,19 +35,12 @@ from qc.manifest import (
     manifest_yes_no,
 )
 from qc.schemas import SchemaProblems
+from qc.seasons import SEASON_CONVENTIONS
 from qc.vocab import HEMISPHERES
 
 REQUIRED = MANIFEST_REQUIRED
 TEXT_COLUMNS = ("visit", "diagnosis", "notes")
-SEASON_CONVENTIONS = ("meteorological", "astronomical")
 SEASONS_ENV = "LABDB_SEASONS"
-# Where each northern season starts, as (month, day): meteorological by whole months (DJF winter, MAM spring,
-# JJA summer, SON autumn); astronomical at the usual equinox and solstice dates (which can move by a day).
-SEASON_STARTS = {
-    "meteorological": ((3, 1, "spring"), (6, 1, "summer"), (9, 1, "autumn"), (12, 1, "winter")),
-    "astronomical": ((3, 20, "spring"), (6, 21, "summer"), (9, 22, "autumn"), (12, 21, "winter")),
-}
-OPPOSITE = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 _IN_CHUNK = 5000  # bound parameters per IN (...) query
 
 
@@ -62,29 +56,13 @@ def season_convention(convention: str | None = None) -> str:
 
 
 def seasons_of(when: pd.Series, hemisphere: pd.Series | str = "north", convention: str | None = None) -> pd.Series:
-    """Season of each collection time (None where unknown); the south is six months on from the north."""
-    starts = SEASON_STARTS[season_convention(convention)]
-    when = pd.to_datetime(pd.Series(when), errors="coerce")
-    md = (when.dt.month * 100 + when.dt.day).to_numpy(dtype=float, na_value=np.nan)
-    north = np.full(len(md), "winter", dtype=object)  # before the first start (Jan, Feb) and from the last one on
-    for month, day, name in starts[:-1]:
-        north[md >= month * 100 + day] = name
-    last_month, last_day, _ = starts[-1]
-    north[md >= last_month * 100 + last_day] = "winter"
-    if isinstance(hemisphere, str):
-        south = np.full(len(md), hemisphere == "south")
-    else:
-        south = np.asarray(pd.Series(hemisphere).to_numpy(dtype=object) == "south", dtype=bool)
-    out = np.where(south, [OPPOSITE[s] for s in north], north).astype(object)
-    out[np.isnan(md)] = None
-    return pd.Series(out, index=when.index, dtype=object)
+    """qc.seasons.seasons_of under `convention`, else the configured convention (LABDB_SEASONS)."""
+    return seasons.seasons_of(when, hemisphere, season_convention(convention))
 
 
 def season_of(when: datetime | None, hemisphere: str = "north", convention: str | None = None) -> str | None:
-    """Season of one collection date (meteorological by default: DJF winter in the north, six months on in the south)."""
-    if when is None or pd.isna(when):
-        return None
-    return seasons_of(pd.Series([when]), hemisphere, convention).iloc[0]
+    """qc.seasons.season_of under `convention`, else the configured convention (LABDB_SEASONS)."""
+    return seasons.season_of(when, hemisphere, season_convention(convention))
 
 
 # --- sites -----------------------------------------------------------------------------------------

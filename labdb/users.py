@@ -1,4 +1,4 @@
-"""User accounts: a name, one role, and an argon2 password hash (issue #8).
+"""User accounts: a name, one role, and an argon2 password hash.
 
 Roles and what they may do (the dashboard hides what a role may not do; the actions below refuse it again):
 

@@ -62,6 +62,19 @@ def test_the_newest_migration_holds_the_current_vocabulary():
     assert frozen == {k: tuple(v) for k, v in models.VOCABULARY.items()}
 
 
+def test_seasons_are_the_vocabularys_words():
+    """Every season qc.seasons derives, in both conventions and hemispheres, is one of qc.vocab.SEASONS."""
+    import pandas as pd
+
+    from qc.seasons import OPPOSITE, SEASON_CONVENTIONS, seasons_of
+
+    days = pd.Series(pd.date_range("2024-01-01", "2024-12-31", freq="D"))
+    for convention in SEASON_CONVENTIONS:
+        for hemisphere in vocab.HEMISPHERES:
+            assert set(seasons_of(days, hemisphere, convention)) == set(vocab.SEASONS)
+    assert set(OPPOSITE) == set(OPPOSITE.values()) == set(vocab.SEASONS)
+
+
 def test_schemas_and_readers_use_the_vocabulary():
     """The Pandera schemas refuse exactly the words the vocabulary does not have."""
     import pandas as pd

@@ -83,7 +83,7 @@ def batch_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """A correction run: options, independent check, variance shares and covariate effects before and after, shifts."""
-    from labdb.correction import report
+    from labdb.correction_runs import report
 
     url = require_db()
     try:
@@ -139,7 +139,7 @@ def batch_report(
 @batch_app.command("list")
 def batch_list() -> None:
     """Every correction version, newest first."""
-    from labdb.correction import runs
+    from labdb.correction_runs import runs
 
     url = require_db()
     with session_scope(url) as session:

@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlmodel import select
 
+from labdb import queries
 from labdb.cli.common import fail, out, require_db
 from labdb.core.db import session_scope
 from labdb.core.errors import LabdbError
-from labdb.core.models import KitLot, Plate
 
 plates_app = typer.Typer(help="List, approve and reject plates.", no_args_is_help=True)
 
@@ -23,15 +22,7 @@ def plates_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     """Plates with their status and verdict."""
     url = require_db()
     with session_scope(url) as session:
-        rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True).order_by(Plate.id)).all()
-        records = [
-            {
-                "id": p.id, "name": p.name, "file": p.original_filename, "format": p.reader_format,
-                "read_time": p.read_time.isoformat() if p.read_time else None, "operator": p.operator, "kit_lot": lot,
-                "template": p.template_name, "status": p.status, "verdict": p.verdict, "reasons": p.verdict_reasons or [],
-            }
-            for p, lot in rows
-        ]
+        records = queries.plate_records(session)
     if as_json:
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
         return

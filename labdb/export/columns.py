@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from qc.vocab import CENSORING, PLATE_STATUSES, SAMPLE_TYPES, SEXES, VERDICTS
+
 KINDS = ("text", "number", "integer", "boolean", "timestamp")
 
 
@@ -25,6 +27,11 @@ class Column:
     meaning: str
 
 
+def _one_of(words: tuple[str, ...]) -> str:
+    """'a, b or c': the words of a vocabulary list (qc.vocab) in a column's meaning."""
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def _c(name: str, kind: str, unit: str, meaning: str) -> Column:
     return Column(name, kind, unit, meaning)
 
@@ -33,7 +40,7 @@ IDENTITY = [
     _c("sample_id", "text", "", "Sample identifier as on the plate map and in the manifest"),
     _c("subject_id", "text", "", "Subject (participant) identifier; empty when the sample ID is in no manifest"),
     _c("visit", "text", "", "Visit / timepoint from the manifest"),
-    _c("sample_type", "text", "", "serum, plasma_edta, plasma_citrate, plasma_heparin or platelet_poor_plasma"),
+    _c("sample_type", "text", "", _one_of(SAMPLE_TYPES)),
     _c("site", "text", "", "Collection site code"),
     _c("collected_at", "timestamp", "local time", "Collection date and time as given in the manifest"),
     _c("collection_time", "text", "HH:MM local", "Time of day of collection; empty when the manifest gave a date only (00:00)"),
@@ -51,7 +58,7 @@ MEASUREMENT = [
        "the provenance); empty for censored values, plates outside that run and when no correction run exists"),
     _c("correction_version", "integer", "", "Batch-correction run (labdb batch report --version N) that produced "
        "bdnf_pg_ml_corrected; empty when the row is not in it"),
-    _c("censoring", "text", "", "none, below_lloq or above_uloq"),
+    _c("censoring", "text", "", _one_of(CENSORING)),
     _c("lloq_pg_ml", "number", "pg/mL", "Lower limit of quantification applied, dilution included"),
     _c("uloq_pg_ml", "number", "pg/mL", "Upper limit of quantification applied, dilution included"),
     _c("dilution", "number", "fold", "Dilution factor of the sample on the plate"),
@@ -59,11 +66,11 @@ MEASUREMENT = [
     _c("cv_pct", "number", "%", "Coefficient of variation of the replicates' OD"),
     _c("n_replicates", "integer", "wells", "Number of replicate wells used"),
     _c("qc_flags", "text", "", "Result flags separated by ';' (e.g. cv_high, below_lloq)"),
-    _c("plate_status", "text", "", "uploaded, evaluated, approved or rejected"),
-    _c("plate_verdict", "text", "", "Acceptance verdict of the plate: pass or fail"),
+    _c("plate_status", "text", "", _one_of(PLATE_STATUSES)),
+    _c("plate_verdict", "text", "", f"Acceptance verdict of the plate: {_one_of(VERDICTS)}"),
 ]
 MANIFEST = [
-    _c("sex", "text", "", "F or M"),
+    _c("sex", "text", "", _one_of(SEXES)),
     _c("age", "number", "years", "Age at collection"),
     _c("platelet_count", "number", "10^9/L", "Platelet count"),
     _c("platelet_poor", "boolean", "", "Platelet-poor preparation"),

@@ -4,9 +4,8 @@
 plates (the provenance's plate list) and the batch-correction run whose values fill bdnf_pg_ml_corrected, then
 records the provenance (who, when, which database, filters, software versions). Writers put the plan's columns in
 the header, its provenance and plates beside the data, and refuse an xlsx too big before writing anything.
-
-The correction run is looked up here rather than with `labdb.correction.get_run`: that module imports `qc.batch`
-(and so scipy) which an export does not otherwise need, and an export without any run is not an error.
+The correction run comes from labdb.correction_runs.find_run (`--correction N`, default the latest; an export
+before any run is not an error: the corrected column is empty).
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 import labdb
-from labdb.core.errors import InputError
 from labdb.core.models import CorrectionRun, CurveFit, KitLot, Plate, Result, Sample, Subject
+from labdb.correction_runs import find_run
 from labdb.export.columns import LONG_COLUMNS, WIDE_PER_TYPE, Column, long_columns, wide_columns
 from labdb.export.query import ExportFilters, _as_dict, _json_text, _restrict, _stream, check_filters
 from labdb.samples import season_convention
@@ -50,7 +49,7 @@ def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide
     """Check the filters and find the columns (incl. manifest extras), row count, plates, provenance and the batch
     correction run (`correction_version`, default the latest) whose values fill bdnf_pg_ml_corrected."""
     filters = check_filters(session, filters)
-    correction = _correction_run(session, correction_version)
+    correction = find_run(session, correction_version, "--correction")
     convention = season_convention()
     extras: dict[str, str] = {}
     taken = {c.name for c in LONG_COLUMNS} | {c.name for c in WIDE_PER_TYPE}
@@ -80,17 +79,6 @@ def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide
     plan = ExportPlan(filters, wide, columns, extras, sample_types, convention, int(rows), plates, correction=correction)
     plan.provenance = _provenance(session, plan, actor)
     return plan
-
-
-def _correction_run(session: Session, version: int | None) -> CorrectionRun | None:
-    if version is None:
-        return session.exec(select(CorrectionRun).order_by(CorrectionRun.id.desc())).first()
-    run = session.get(CorrectionRun, version)
-    if run is None:
-        known = session.exec(select(CorrectionRun.id).order_by(CorrectionRun.id)).all()
-        raise InputError(f"--correction {version}: no such batch-correction run; "
-                         + (f"versions: {', '.join(map(str, known))}." if known else "none exists yet (labdb batch correct)."))
-    return run
 
 
 def _correction_text(run: CorrectionRun | None) -> str:

@@ -33,32 +33,14 @@ from scipy import stats
 from qc.batch.check import (
     MAX_CRAMERS_V,
     PROTECTED,
-    ConfoundedDesign,
     check_design,
     diagnose,
-    pool_cv,
 )
 from qc.batch.lot import LotShifts, lot_shifts_from_standards
 from qc.batch.models import combat, dummies, fit_reml, independent_columns
 from qc.vocab import CORRECTION_METHODS
 
 METHODS = CORRECTION_METHODS
-__all__ = [
-    "METHODS",
-    "PROTECTED",
-    "BatchResult",
-    "ConfoundedDesign",
-    "LotShifts",
-    "bridge_correct",
-    "check_design",
-    "combat_correct",
-    "correct",
-    "diagnose",
-    "lot_correct",
-    "lot_shifts_from_standards",
-    "mixed_correct",
-    "pool_cv",
-]
 
 
 @dataclass(frozen=True, eq=False)
