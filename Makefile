@@ -7,7 +7,7 @@ PORT ?= 8501
 DEMO_DIR ?= demo_study
 PYTEST_ARGS ?=
 
-.PHONY: run test install bench clean
+.PHONY: run test lint format install bench clean
 
 install: $(STAMP)
 
@@ -23,7 +23,15 @@ run: $(STAMP)
 	@echo "Dashboard on http://localhost:$(PORT)"
 	$(BIN)/labdb dashboard --port $(PORT)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	@bash tests/chromium.sh || { echo "make test: Chromium could not be installed" >&2; if [ "$$CI" = "true" ]; then exit 1; fi; }
 	@PG_URL="$$(bash tests/pg_server.sh)" || { \
 	  echo "make test: the PostgreSQL test server could not start" >&2; \

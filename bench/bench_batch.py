@@ -37,22 +37,30 @@ def simulate(n_plates: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     pi = np.arange(n) // PER_PLATE
     season_effect = np.array([-0.15, 0.0, 0.15, 0.0])[np.minimum((day // 91.25).astype(int), 3)]
     true = np.where(serum, np.log(30000), np.log(1200)) + season_effect - 0.13 * mdd + 0.25 * rng.standard_normal(n)
-    parts = [pd.DataFrame({"value": np.exp(true + shift[pi] + 0.04 * rng.standard_normal(n)), "plate": names[pi],
-                           "kit_lot": lot[pi], "role": "sample", "pool": None,
-                           "sample_type": np.where(serum, "serum", "plasma_edta"), "season": season,
-                           "diagnosis": np.where(mdd, "MDD", "control"),
-                           "visit": np.where(rng.random(n) < 0.5, "baseline", "followup")})]
+    parts = [
+        pd.DataFrame(
+            {
+                "value": np.exp(true + shift[pi] + 0.04 * rng.standard_normal(n)),
+                "plate": names[pi],
+                "kit_lot": lot[pi],
+                "role": "sample",
+                "pool": None,
+                "sample_type": np.where(serum, "serum", "plasma_edta"),
+                "season": season,
+                "diagnosis": np.where(mdd, "MDD", "control"),
+                "visit": np.where(rng.random(n) < 0.5, "baseline", "followup"),
+            }
+        )
+    ]
     for pool, value, wells in (("BP1", 32000.0, 3), ("QC2", 20000.0, 2)):
         pj = np.repeat(np.arange(n_plates), wells)
         v = np.log(value) + shift[pj] + 0.04 * rng.standard_normal(len(pj))
-        parts.append(pd.DataFrame({"value": np.exp(v), "plate": names[pj], "kit_lot": lot[pj], "role": "bridge",
-                                   "pool": pool}))
+        parts.append(pd.DataFrame({"value": np.exp(v), "plate": names[pj], "kit_lot": lot[pj], "role": "bridge", "pool": pool}))
     x = np.repeat(np.r_[4000 / 2 ** np.arange(7), 0.0], 2)
     c = 1500 * np.exp(np.where(lot == "L2", np.log(1.12), 0.0) + rng.normal(0, 0.03, n_plates))[:, None]
     y = 3.2 + (0.05 - 3.2) / (1 + (x / c) ** 1.1)
     y = y * (1 + 0.03 * rng.standard_normal(y.shape))
-    std = pd.DataFrame({"plate": np.repeat(names, len(x)), "kit_lot": np.repeat(lot, len(x)),
-                        "x": np.tile(x, n_plates), "y": y.ravel()})
+    std = pd.DataFrame({"plate": np.repeat(names, len(x)), "kit_lot": np.repeat(lot, len(x)), "x": np.tile(x, n_plates), "y": y.ravel()})
     return pd.concat(parts, ignore_index=True), std
 
 
@@ -61,8 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     plates = 12500 if plates < 1000 else plates
     t0 = time.perf_counter()
     df, std = simulate(plates, getattr(args, "seed", 11))
-    out = {"rows": f"{len(df):,} ({plates:,} plates, {plates * PER_PLATE:,} samples)",
-           "simulate": f"{time.perf_counter() - t0:.1f} s"}
+    out = {"rows": f"{len(df):,} ({plates:,} plates, {plates * PER_PLATE:,} samples)", "simulate": f"{time.perf_counter() - t0:.1f} s"}
     total = 0.0
     t = time.perf_counter()
     fit = lot_shifts_from_standards(std)
@@ -75,8 +82,10 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         dt = time.perf_counter() - t
         total += dt
         cp = res.diagnostics["check_pool"]
-        out[method] = (f"{dt:.2f} s  QC2 across-plate CV {100 * cp['before']['across_plate_cv']:.1f}% -> "
-                       f"{100 * cp['after']['across_plate_cv']:.1f}% (within {100 * cp['after']['within_plate_cv']:.1f}%)")
+        out[method] = (
+            f"{dt:.2f} s  QC2 across-plate CV {100 * cp['before']['across_plate_cv']:.1f}% -> "
+            f"{100 * cp['after']['across_plate_cv']:.1f}% (within {100 * cp['after']['within_plate_cv']:.1f}%)"
+        )
     out["total"] = f"{total:.1f} s (target < 30 s)"
     return out
 

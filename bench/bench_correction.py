@@ -39,16 +39,39 @@ def add_wells(url: str, n_plates: int, seed: int) -> float:
         for p in range(n_plates):
             pid = p + 1
             for k, (pool, value) in enumerate((("BP1", 32000.0), ("BP1", 32000.0), ("QC2", 20000.0), ("QC2", 20000.0))):
-                rows.append({"plate_id": pid, "position": f"H{k + 9}", "row": "H", "col": k + 9, "role": "bridge",
-                             "level": pool, "nominal": None, "dilution": 50.0, "masked": False, "od_corrected": None,
-                             "conc_pg_ml": value * float(np.exp(shift[p] + 0.04 * rng.standard_normal()))})
+                rows.append(
+                    {
+                        "plate_id": pid,
+                        "position": f"H{k + 9}",
+                        "row": "H",
+                        "col": k + 9,
+                        "role": "bridge",
+                        "level": pool,
+                        "nominal": None,
+                        "dilution": 50.0,
+                        "masked": False,
+                        "od_corrected": None,
+                        "conc_pg_ml": value * float(np.exp(shift[p] + 0.04 * rng.standard_normal())),
+                    }
+                )
             c = 1500.0 * np.exp(shift[p])
             od = 0.05 + 3.15 / (1 + (c / np.maximum(STANDARDS, 1e-9)) ** 1.1)
             for k, (x, y) in enumerate(zip(np.repeat(STANDARDS, 2), np.repeat(od, 2), strict=True)):
-                rows.append({"plate_id": pid, "position": f"{'ABCDEFGH'[k // 2]}{1 + k % 2}", "row": "ABCDEFGH"[k // 2],
-                             "col": 1 + k % 2, "role": "blank" if x == 0 else "standard", "level": f"S{k // 2 + 1}",
-                             "nominal": float(x), "dilution": 1.0, "masked": False,
-                             "od_corrected": float(y * (1 + 0.02 * rng.standard_normal())), "conc_pg_ml": None})
+                rows.append(
+                    {
+                        "plate_id": pid,
+                        "position": f"{'ABCDEFGH'[k // 2]}{1 + k % 2}",
+                        "row": "ABCDEFGH"[k // 2],
+                        "col": 1 + k % 2,
+                        "role": "blank" if x == 0 else "standard",
+                        "level": f"S{k // 2 + 1}",
+                        "nominal": float(x),
+                        "dilution": 1.0,
+                        "masked": False,
+                        "od_corrected": float(y * (1 + 0.02 * rng.standard_normal())),
+                        "conc_pg_ml": None,
+                    }
+                )
             if len(rows) >= BATCH:
                 conn.execute(well.insert(), rows)
                 rows = []
@@ -67,10 +90,14 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
         built = build(url, n_rows, getattr(args, "seed", 11))
         wells_s = add_wells(url, int(built["plates"]), getattr(args, "seed", 11))
-        figures = {"database": f"{built['plates']:,} approved plates, {n_rows:,} sample results ({PER_PLATE} per plate), "
-                               f"built in {built['build_s'] + wells_s:.0f} s"}
-        for method, options in (("bridge", CorrectionOptions("bridge")),
-                                ("lot-shift", CorrectionOptions("lot-shift", reference_lot="L2301"))):
+        figures = {
+            "database": f"{built['plates']:,} approved plates, {n_rows:,} sample results ({PER_PLATE} per plate), "
+            f"built in {built['build_s'] + wells_s:.0f} s"
+        }
+        for method, options in (
+            ("bridge", CorrectionOptions("bridge")),
+            ("lot-shift", CorrectionOptions("lot-shift", reference_lot="L2301")),
+        ):
             with session_scope(url) as s:
                 t0 = time.perf_counter()
                 data = inputs(s)
@@ -85,7 +112,8 @@ def run(args: argparse.Namespace) -> dict[str, str]:
             figures[f"{method}: labdb batch correct end to end"] = (
                 f"{t4 - t3:.1f} s (read {t1 - t0:.1f} s, correct {t2 - t1:.1f} s, store {max(t4 - t3 - (t2 - t0), 0):.1f} s)"
                 f" -> version {version}, "
-                f"{n_values:,} corrected values (target < 30 s)")
+                f"{n_values:,} corrected values (target < 30 s)"
+            )
         with session_scope(url) as s:
             t0 = time.perf_counter()
             summary = write_export(s, Path(tmp) / "export.parquet", actor="bench")

@@ -96,9 +96,9 @@ def run(args) -> dict[str, str]:
         "batched / curve_fit loop": f"{t_scipy / t_batch:.1f}x faster",
         "batched / fit_curve loop": f"{(t_single / n_single) / (t_batch / n):.0f}x faster",
         "10,000 plates' curves batched": f"{t_10k:.2f} s ({sum(not f.converged for f in batched_10k)} not converged, "
-                                         f"{sum('singly' in f.message for f in batched_10k)} refitted singly)",
+        f"{sum('singly' in f.message for f in batched_10k)} refitted singly)",
         "curve_fit answers": f"{failed} failed; weighted SSE above ours by median {np.median(excess):.1e}, "
-                             f"worst {np.max(excess, initial=0):.1e} (relative)",
+        f"worst {np.max(excess, initial=0):.1e} (relative)",
         "batched vs fit_curve": f"worst relative SSE difference {agree:.1e} over {n_single} curves",
     }
 

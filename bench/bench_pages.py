@@ -1,3 +1,4 @@
+# long module: a benchmark script: it builds a 2,500-plate database by Core inserts and times every page on it.
 """Dashboard pages on a study of 2,500 plates: page data-load time (cold and cached), full renders, query plans.
 
 The database (SQLite) is filled directly with SQLAlchemy Core executemany (not the ingest pipeline) in the shape
@@ -46,9 +47,13 @@ LOTS = ("L2301", "L2302", "L2401", "L2402", "L2501")
 SITES = (("AMS", "north"), ("SYD", "south"), ("CPT", "south"))
 OPERATORS = ("AvD", "RP", "KM", "JS")
 # Replicate groups of bdnf_96_duplicate: (role, level, pg/mL in the well, dilution); each in two adjacent wells.
-GROUPS = ([("standard", f"S{i + 1}", 4000.0 / 2**i, 1.0) for i in range(7)] + [("blank", "S0", 0.0, 1.0)]
-          + [("control", lv, nom, 1.0) for lv, nom in (("low", 150.0), ("mid", 600.0), ("high", 2000.0))]
-          + [("bridge", "BP1", 600.0, 50.0), ("bridge", "QC2", 300.0, 50.0)] + [("sample", None, np.nan, np.nan)] * 35)
+GROUPS = (
+    [("standard", f"S{i + 1}", 4000.0 / 2**i, 1.0) for i in range(7)]
+    + [("blank", "S0", 0.0, 1.0)]
+    + [("control", lv, nom, 1.0) for lv, nom in (("low", 150.0), ("mid", 600.0), ("high", 2000.0))]
+    + [("bridge", "BP1", 600.0, 50.0), ("bridge", "QC2", 300.0, 50.0)]
+    + [("sample", None, np.nan, np.nan)] * 35
+)
 LLOQ, ULOQ = 62.5, 4000.0
 CHUNK = 250  # plates per executemany batch
 START = datetime(2022, 1, 3, 8, 0)
@@ -61,11 +66,27 @@ def _sample_code(i: int) -> str:
     return f"{SITES[i // 4 % 3][0]}-{i // 4:05d}-V{1 + (i // 2) % 2}-{'SP'[i % 2]}"
 
 
-def _event(at: datetime, actor: str, action: str, entity: str, entity_id: str, after: dict | None = None,
-           before: dict | None = None, detail: str | None = None) -> dict[str, Any]:
+def _event(
+    at: datetime,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    after: dict | None = None,
+    before: dict | None = None,
+    detail: str | None = None,
+) -> dict[str, Any]:
     """One audit_event row (every row of an executemany needs the same keys)."""
-    return {"at": at, "actor": actor, "action": action, "entity": entity, "entity_id": entity_id, "before": before,
-            "after": after, "detail": detail}
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "before": before,
+        "after": after,
+        "detail": detail,
+    }
 
 
 def simulate(n_plates: int, rng: np.random.Generator) -> dict[str, Any]:
@@ -73,8 +94,9 @@ def simulate(n_plates: int, rng: np.random.Generator) -> dict[str, Any]:
     slots = np.arange(n_plates * 35).reshape(n_plates, 35)  # 35 sample pairs per plate
     n_measured = round(slots.size * 0.94)
     n_samples = n_measured + round(slots.size * 0.0343)  # ~3,000 samples in the manifest are never measured
-    truth = np.where(np.arange(n_samples) % 2 == 0, rng.lognormal(np.log(20000), 0.35, n_samples),
-                     rng.lognormal(np.log(800), 0.7, n_samples))  # serum (run 1:50) and plasma (1:2) BDNF, pg/mL
+    truth = np.where(
+        np.arange(n_samples) % 2 == 0, rng.lognormal(np.log(20000), 0.35, n_samples), rng.lognormal(np.log(800), 0.7, n_samples)
+    )  # serum (run 1:50) and plasma (1:2) BDNF, pg/mL
     sample = np.where(slots < n_measured, slots, (slots * 7919) % n_measured)  # the rest re-assay earlier samples
     dilution = np.tile(np.array([g[3] for g in GROUPS]), (n_plates, 1))
     dilution[:, 13:] = np.where(sample % 2 == 0, 50.0, 2.0)
@@ -90,10 +112,22 @@ def simulate(n_plates: int, rng: np.random.Generator) -> dict[str, Any]:
         back = [np.where((y > a) & (y < d), c * ((a - d) / (y - d) - 1) ** (1 / b), np.nan) for y in (od, mean_od)]
     n = np.arange(n_plates)
     status = np.where(n % 100 == 99, "rejected", np.where(n >= n_plates - max(n_plates * 3 // 100, 1), "evaluated", "approved"))
-    return {"n_samples": n_samples, "sample": sample, "unknown": slots % 2500 == 1234, "slots": slots, "dilution": dilution,
-            "params": np.concatenate([a, b, c, d], axis=2)[:, 0, :], "od": od, "mean_od": mean_od[..., 0],
-            "sd_od": od.std(axis=2, ddof=1), "well_conc": back[0] * dilution[..., None], "conc_well": back[1][..., 0],
-            "status": status, "refit": n % 50 == 7, "read": [START + timedelta(hours=10.5 * p) for p in n.tolist()]}
+    return {
+        "n_samples": n_samples,
+        "sample": sample,
+        "unknown": slots % 2500 == 1234,
+        "slots": slots,
+        "dilution": dilution,
+        "params": np.concatenate([a, b, c, d], axis=2)[:, 0, :],
+        "od": od,
+        "mean_od": mean_od[..., 0],
+        "sd_od": od.std(axis=2, ddof=1),
+        "well_conc": back[0] * dilution[..., None],
+        "conc_well": back[1][..., 0],
+        "status": status,
+        "refit": n % 50 == 7,
+        "read": [START + timedelta(hours=10.5 * p) for p in n.tolist()],
+    }
 
 
 def plate_rows(p: int, sim: dict[str, Any]) -> dict[str, list[dict]]:
@@ -101,22 +135,72 @@ def plate_rows(p: int, sim: dict[str, Any]) -> dict[str, list[dict]]:
     read, status, refit, n_plates = sim["read"][p], str(sim["status"][p]), bool(sim["refit"][p]), len(sim["read"])
     mean_od, sd_od, conc = sim["mean_od"][p], sim["sd_od"][p], sim["conc_well"][p]
     name, fail, reviewed = f"BDNF-P{p + 1:05d}", status == "rejected", status != "evaluated"
-    rows: dict[str, list[dict]] = {"plate": [{
-        "id": p + 1, "file_sha256": f"{p + 3:064x}", "index_in_file": 0, "name": name, "original_filename": f"{name}.txt",
-        "reader_format": "gen5_text", "read_time": read, "n_wells": 96, "operator": OPERATORS[p % 4],
-        "kit_lot_id": 1 + p * len(LOTS) // n_plates, "template_name": "bdnf_96_duplicate", "template_sha256": f"{0:064x}",
-        "plate_map_sha256": f"{1:064x}", "measure_nm": 450, "reference_nm": 630, "status": status,
-        "verdict": "fail" if fail else "pass", "verdict_reasons": ["Kit controls: 1 of 6 within ±20% of nominal."] if fail else [],
-        "ingested_at": read + timedelta(hours=1), "ingested_by": OPERATORS[p % 4], "reviewed_by": "pi" if reviewed else None,
-        "reviewed_at": read + timedelta(days=1) if reviewed else None}], "curve_fit": [], "well": [], "result": []}
-    standards = [{"level": f"S{g + 1}", "nominal": GROUPS[g][2], "n": 2, "mean_od": float(mean_od[g]),
-                  "cv_pct": float(100 * sd_od[g] / mean_od[g]), "backcalc": float(conc[g]), "counted": True, "passed": True,
-                  "recovery_pct": float(100 * conc[g] / GROUPS[g][2]), "reason": "passed"} for g in range(7)]
-    rows["curve_fit"] = [{
-        "id": p + 1, "plate_id": p + 1, "is_current": True, "model": "4pl", "weighting": "1/y2", "converged": True,
-        "message": "converged.", "params": dict(zip("abcd", sim["params"][p].tolist())), "n_points": 16, "df": 12, "r2": 0.999,
-        "lloq_pg_ml": LLOQ, "uloq_pg_ml": ULOQ, "standards": standards, "engine_version": "qc.curves 0.1.0",
-        "fitted_at": read + timedelta(hours=3 if refit else 1)}]
+    rows: dict[str, list[dict]] = {
+        "plate": [
+            {
+                "id": p + 1,
+                "file_sha256": f"{p + 3:064x}",
+                "index_in_file": 0,
+                "name": name,
+                "original_filename": f"{name}.txt",
+                "reader_format": "gen5_text",
+                "read_time": read,
+                "n_wells": 96,
+                "operator": OPERATORS[p % 4],
+                "kit_lot_id": 1 + p * len(LOTS) // n_plates,
+                "template_name": "bdnf_96_duplicate",
+                "template_sha256": f"{0:064x}",
+                "plate_map_sha256": f"{1:064x}",
+                "measure_nm": 450,
+                "reference_nm": 630,
+                "status": status,
+                "verdict": "fail" if fail else "pass",
+                "verdict_reasons": ["Kit controls: 1 of 6 within ±20% of nominal."] if fail else [],
+                "ingested_at": read + timedelta(hours=1),
+                "ingested_by": OPERATORS[p % 4],
+                "reviewed_by": "pi" if reviewed else None,
+                "reviewed_at": read + timedelta(days=1) if reviewed else None,
+            }
+        ],
+        "curve_fit": [],
+        "well": [],
+        "result": [],
+    }
+    standards = [
+        {
+            "level": f"S{g + 1}",
+            "nominal": GROUPS[g][2],
+            "n": 2,
+            "mean_od": float(mean_od[g]),
+            "cv_pct": float(100 * sd_od[g] / mean_od[g]),
+            "backcalc": float(conc[g]),
+            "counted": True,
+            "passed": True,
+            "recovery_pct": float(100 * conc[g] / GROUPS[g][2]),
+            "reason": "passed",
+        }
+        for g in range(7)
+    ]
+    rows["curve_fit"] = [
+        {
+            "id": p + 1,
+            "plate_id": p + 1,
+            "is_current": True,
+            "model": "4pl",
+            "weighting": "1/y2",
+            "converged": True,
+            "message": "converged.",
+            "params": dict(zip("abcd", sim["params"][p].tolist())),
+            "n_points": 16,
+            "df": 12,
+            "r2": 0.999,
+            "lloq_pg_ml": LLOQ,
+            "uloq_pg_ml": ULOQ,
+            "standards": standards,
+            "engine_version": "qc.curves 0.1.0",
+            "fitted_at": read + timedelta(hours=3 if refit else 1),
+        }
+    ]
     for g, (role, level, nominal, _) in enumerate(GROUPS):
         row, col = ("ABCDEFGH"[g % 8], 1 + 2 * (g // 8)) if g < 16 else ("ABCDEFGH"[(g - 16) // 4], 5 + 2 * ((g - 16) % 4))
         j, dl = g - 13, float(sim["dilution"][p, g])
@@ -126,28 +210,83 @@ def plate_rows(p: int, sim: dict[str, Any]) -> dict[str, list[dict]]:
             code, sid = (f"XX-{sim['slots'][p, j]:06d}", None) if sim["unknown"][p, j] else (_sample_code(s), s + 1)
         for k in range(2):
             od, wc, masked = float(sim["od"][p, g, k]), float(sim["well_conc"][p, g, k]), refit and g == 1 and k == 1
-            rows["well"].append({
-                "plate_id": p + 1, "position": f"{row}{col + k}", "row": row, "col": col + k, "role": role, "level": level,
-                "nominal": nominal if role in ("standard", "blank", "control") else None, "dilution": dl, "sample_code": code,
-                "sample_id": sid, "raw_values": {"450": od + 0.04, "630": 0.04}, "raw_flags": {"450": "ok", "630": "ok"},
-                "od_corrected": od, "conc_pg_ml": None if np.isnan(wc) else wc, "flags": None, "masked": masked,
-                "mask_reason": "bubble in the well" if masked else None, "masked_by": "technician" if masked else None})
+            rows["well"].append(
+                {
+                    "plate_id": p + 1,
+                    "position": f"{row}{col + k}",
+                    "row": row,
+                    "col": col + k,
+                    "role": role,
+                    "level": level,
+                    "nominal": nominal if role in ("standard", "blank", "control") else None,
+                    "dilution": dl,
+                    "sample_code": code,
+                    "sample_id": sid,
+                    "raw_values": {"450": od + 0.04, "630": 0.04},
+                    "raw_flags": {"450": "ok", "630": "ok"},
+                    "od_corrected": od,
+                    "conc_pg_ml": None if np.isnan(wc) else wc,
+                    "flags": None,
+                    "masked": masked,
+                    "mask_reason": "bubble in the well" if masked else None,
+                    "masked_by": "technician" if masked else None,
+                }
+            )
         if role in ("standard", "blank"):
             continue
         cw, cvp = float(conc[g]), float(100 * sd_od[g] / mean_od[g])
-        rows["result"].append({
-            "plate_id": p + 1, "curve_fit_id": p + 1, "role": role, "name": level or code, "sample_id": sid, "dilution": dl,
-            "n_replicates": 2, "mean_od": float(mean_od[g]), "sd_od": float(sd_od[g]), "cv_pct": cvp,
-            "conc_pg_ml": None if np.isnan(cw) else cw * dl, "lloq_pg_ml": LLOQ * dl, "uloq_pg_ml": ULOQ * dl,
-            "censoring": "below_lloq" if not cw >= LLOQ else "above_uloq" if cw > ULOQ else "none",
-            "nominal_pg_ml": nominal if role == "control" else None,
-            "recovery_pct": 100 * cw / nominal if role == "control" else None, "flags": ["cv_high"] if cvp > 15 else None})
-    events = [_event(read + timedelta(hours=1), OPERATORS[p % 4], "plate.ingest", "plate", str(p + 1),
-                     {"file": f"{name}.txt", "plate": name, "verdict": "fail" if fail else "pass"})]
-    events += [_event(read + timedelta(hours=3), "technician", action, entity, key, {"masked": True})
-               for action, entity, key in (("well.mask", "well", f"{p + 1}:A2"), ("plate.refit", "plate", str(p + 1))) if refit]
-    events += [_event(read + timedelta(days=1), "pi", f"plate.{status[:-1]}", "plate", str(p + 1), {"status": status},
-                      {"status": "evaluated"}, name)] if reviewed else []
+        rows["result"].append(
+            {
+                "plate_id": p + 1,
+                "curve_fit_id": p + 1,
+                "role": role,
+                "name": level or code,
+                "sample_id": sid,
+                "dilution": dl,
+                "n_replicates": 2,
+                "mean_od": float(mean_od[g]),
+                "sd_od": float(sd_od[g]),
+                "cv_pct": cvp,
+                "conc_pg_ml": None if np.isnan(cw) else cw * dl,
+                "lloq_pg_ml": LLOQ * dl,
+                "uloq_pg_ml": ULOQ * dl,
+                "censoring": "below_lloq" if not cw >= LLOQ else "above_uloq" if cw > ULOQ else "none",
+                "nominal_pg_ml": nominal if role == "control" else None,
+                "recovery_pct": 100 * cw / nominal if role == "control" else None,
+                "flags": ["cv_high"] if cvp > 15 else None,
+            }
+        )
+    events = [
+        _event(
+            read + timedelta(hours=1),
+            OPERATORS[p % 4],
+            "plate.ingest",
+            "plate",
+            str(p + 1),
+            {"file": f"{name}.txt", "plate": name, "verdict": "fail" if fail else "pass"},
+        )
+    ]
+    events += [
+        _event(read + timedelta(hours=3), "technician", action, entity, key, {"masked": True})
+        for action, entity, key in (("well.mask", "well", f"{p + 1}:A2"), ("plate.refit", "plate", str(p + 1)))
+        if refit
+    ]
+    events += (
+        [
+            _event(
+                read + timedelta(days=1),
+                "pi",
+                f"plate.{status[:-1]}",
+                "plate",
+                str(p + 1),
+                {"status": status},
+                {"status": "evaluated"},
+                name,
+            )
+        ]
+        if reviewed
+        else []
+    )
     return {**rows, "audit_event": events}
 
 
@@ -161,23 +300,64 @@ def build(url: str, n_plates: int = PLATES, seed: int = 11) -> dict[str, Any]:
     counts = dict.fromkeys(("well", "result", "audit_event"), 0)
     engine = get_engine(url)
     with engine.begin() as conn:
-        conn.execute(t["raw_file"].insert(), [
-            {"sha256": f"{i:064x}", "kind": ("template", "plate_map", "manifest")[i] if i < 3 else "reader_export",
-             "original_name": f"BDNF-P{i - 2:05d}.txt", "size_bytes": 5, "content": b"bench", "stored_at": START,
-             "stored_by": "bench"} for i in range(n_plates + 3)])
+        conn.execute(
+            t["raw_file"].insert(),
+            [
+                {
+                    "sha256": f"{i:064x}",
+                    "kind": ("template", "plate_map", "manifest")[i] if i < 3 else "reader_export",
+                    "original_name": f"BDNF-P{i - 2:05d}.txt",
+                    "size_bytes": 5,
+                    "content": b"bench",
+                    "stored_at": START,
+                    "stored_by": "bench",
+                }
+                for i in range(n_plates + 3)
+            ],
+        )
         conn.execute(t["kit_lot"].insert(), [{"id": i + 1, "lot": lot, "created_at": START} for i, lot in enumerate(LOTS)])
         conn.execute(t["site"].insert(), [{"id": i + 1, "code": s, "hemisphere": h} for i, (s, h) in enumerate(SITES)])
-        conn.execute(t["subject"].insert(), [{"id": i + 1, "code": f"{SITES[i % 3][0]}-{i:05d}", "site_id": i % 3 + 1,
-                                              "sex": "FM"[i % 3 == 0]} for i in range(-(-n_samples // 4))])
-        conn.execute(t["sample"].insert(), [
-            {"id": i + 1, "code": _sample_code(i), "subject_id": i // 4 + 1, "sample_type": ("serum", "plasma_edta")[i % 2],
-             "visit": ("baseline", "followup")[(i // 2) % 2], "collected_at": START + timedelta(minutes=37 * i),
-             "age": float(20 + i % 60), "platelet_count": float(150 + i % 250), "clotting_minutes": float(30 + i % 30),
-             "freeze_thaw_cycles": i % 3, "fasting": bool(i % 2), "diagnosis": ("control", "MDD")[i % 2],
-             "manifest_sha256": f"{2:064x}"} for i in range(n_samples)])
+        conn.execute(
+            t["subject"].insert(),
+            [
+                {"id": i + 1, "code": f"{SITES[i % 3][0]}-{i:05d}", "site_id": i % 3 + 1, "sex": "FM"[i % 3 == 0]}
+                for i in range(-(-n_samples // 4))
+            ],
+        )
+        conn.execute(
+            t["sample"].insert(),
+            [
+                {
+                    "id": i + 1,
+                    "code": _sample_code(i),
+                    "subject_id": i // 4 + 1,
+                    "sample_type": ("serum", "plasma_edta")[i % 2],
+                    "visit": ("baseline", "followup")[(i // 2) % 2],
+                    "collected_at": START + timedelta(minutes=37 * i),
+                    "age": float(20 + i % 60),
+                    "platelet_count": float(150 + i % 250),
+                    "clotting_minutes": float(30 + i % 30),
+                    "freeze_thaw_cycles": i % 3,
+                    "fasting": bool(i % 2),
+                    "diagnosis": ("control", "MDD")[i % 2],
+                    "manifest_sha256": f"{2:064x}",
+                }
+                for i in range(n_samples)
+            ],
+        )
         events = [_event(START, "pi", "site.set", "site", s, {"hemisphere": h}) for s, h in SITES]
-        events += [_event(START + timedelta(seconds=i), "pi", "sample.add", "sample", _sample_code(i),
-                          {"subject_id": _sample_code(i)[:9]}, detail="manifest.xlsx") for i in range(n_samples)]
+        events += [
+            _event(
+                START + timedelta(seconds=i),
+                "pi",
+                "sample.add",
+                "sample",
+                _sample_code(i),
+                {"subject_id": _sample_code(i)[:9]},
+                detail="manifest.xlsx",
+            )
+            for i in range(n_samples)
+        ]
         conn.execute(t["audit_event"].insert(), events)
         counts["audit_event"] += len(events)
         for lo in range(0, n_plates, CHUNK):
@@ -188,15 +368,27 @@ def build(url: str, n_plates: int = PLATES, seed: int = 11) -> dict[str, Any]:
             for table, rows in batch.items():  # dict order: plate, curve_fit, well, result, audit_event
                 conn.execute(t[table].insert(), rows)
                 counts[table] = counts.get(table, 0) + len(rows)
-        conn.execute(t["user_account"].insert(), [{"name": n, "role": n, "password_hash": "not-a-hash", "created_at": START,
-                                                   "password_changed_at": START} for n in ("technician", "pi", "statistician", "admin")])
+        conn.execute(
+            t["user_account"].insert(),
+            [
+                {"name": n, "role": n, "password_hash": "not-a-hash", "created_at": START, "password_changed_at": START}
+                for n in ("technician", "pi", "statistician", "admin")
+            ],
+        )
     built, t1 = time.perf_counter() - t0, time.perf_counter()
     with Session(engine) as session:
         reevaluate(session)
         session.commit()
-    return {"plates": n_plates, "wells": counts["well"], "results": counts["result"], "samples": n_samples,
-            "events": counts["audit_event"], "build_s": built, "reevaluate_s": time.perf_counter() - t1,
-            "size_mib": Path(url[len("sqlite:///"):]).stat().st_size / 2**20}
+    return {
+        "plates": n_plates,
+        "wells": counts["well"],
+        "results": counts["result"],
+        "samples": n_samples,
+        "events": counts["audit_event"],
+        "build_s": built,
+        "reevaluate_s": time.perf_counter() - t1,
+        "size_mib": Path(url[len("sqlite:///") :]).stat().st_size / 2**20,
+    }
 
 
 def _s(seconds: float) -> str:
@@ -231,6 +423,7 @@ class Probe:
             finally:
                 self.calls.append((self.page, label, time.perf_counter() - t0))
                 self._fn.pop()
+
         return timed
 
     def _capture(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -258,7 +451,8 @@ def plans(url: str, sql: dict[tuple[str, str], list[tuple[str, Any]]]) -> dict[s
                     figures[f"plan {fn.split()[0]}"] = "; ".join(s for s in steps if s.startswith(("SEARCH", "SCAN")))
                 limit = " (LIMIT: stops early)" if " LIMIT " in statement.upper() else ""
                 scans.setdefault(page, {}).update(
-                    dict.fromkeys(f"{fn.split()[0]}: {s}{limit}" for s in steps if s.startswith("SCAN") and "COVERING INDEX" not in s))
+                    dict.fromkeys(f"{fn.split()[0]}: {s}{limit}" for s in steps if s.startswith("SCAN") and "COVERING INDEX" not in s)
+                )
     return figures | {f"scans {page}": "; ".join(found) for page, found in scans.items()}
 
 
@@ -289,10 +483,12 @@ def render(probe: Probe) -> tuple[dict[str, str], dict[str, float]]:
         warm = timed(f"{page} re-run", at.run)
         (data_cold, slowest), (data_warm, _) = probe.data_time(page), probe.data_time(f"{page} re-run")
         again = [label for p, label, s in probe.calls if p == f"{page} re-run" and s > 0.2]  # cached longer ago than ttl
-        figures[f"data {page} cold / re-run"] = (f"{_s(data_cold)} / {_s(data_warm)}; slowest {slowest}"
-                                                 + (f"; re-run recomputes {', '.join(again)} (past its ttl)" if again else ""))
-        figures[f"page {page} (AppTest) cold / re-run"] = (f"{_s(cold[page])} / {_s(warm)}"
-                                                           + (f"; peak RSS +{grew:.0f} MiB" if grew > 50 else ""))
+        figures[f"data {page} cold / re-run"] = f"{_s(data_cold)} / {_s(data_warm)}; slowest {slowest}" + (
+            f"; re-run recomputes {', '.join(again)} (past its ttl)" if again else ""
+        )
+        figures[f"page {page} (AppTest) cold / re-run"] = f"{_s(cold[page])} / {_s(warm)}" + (
+            f"; peak RSS +{grew:.0f} MiB" if grew > 50 else ""
+        )
         if page == "review":  # open the oldest plate: only its wells, curve and results are new
             seconds = timed("review other", lambda: at.selectbox(key="review_plate").set_value(1).run())
             figures["page review, another plate"] = f"{_s(seconds)} (data {_s(probe.data_time('review other')[0])})"
@@ -302,8 +498,9 @@ def render(probe: Probe) -> tuple[dict[str, str], dict[str, float]]:
 def run(args: argparse.Namespace) -> dict[str, str]:
     """Build the study, render every page cold and cached, and explain the queries the pages ran."""
     for logger in ("caching.cache_data_api", "scriptrunner_utils.script_run_context"):  # dashboards imported outside a run
-        logging.getLogger(f"streamlit.runtime.{logger}").addFilter(lambda r: "No runtime" not in r.getMessage()
-                                                                     and "missing ScriptRunContext" not in r.getMessage())
+        logging.getLogger(f"streamlit.runtime.{logger}").addFilter(
+            lambda r: "No runtime" not in r.getMessage() and "missing ScriptRunContext" not in r.getMessage()
+        )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     n_plates = int(getattr(args, "pages_plates", None) or PLATES)
     t_start = time.perf_counter()
@@ -312,8 +509,10 @@ def run(args: argparse.Namespace) -> dict[str, str]:
         with mock.patch.dict(os.environ, {"LABDB_DATABASE_URL": url}):  # the app's database
             b = build(url, n_plates, getattr(args, "seed", 11))
             figures = {
-                "build": (f"{b['plates']:,} plates, {b['wells']:,} wells, {b['results']:,} results, {b['samples']:,} samples, "
-                          f"{b['events']:,} audit events ({b['size_mib']:.0f} MiB SQLite) in {_s(b['build_s'])}"),
+                "build": (
+                    f"{b['plates']:,} plates, {b['wells']:,} wells, {b['results']:,} results, {b['samples']:,} samples, "
+                    f"{b['events']:,} audit events ({b['size_mib']:.0f} MiB SQLite) in {_s(b['build_s'])}"
+                ),
                 "runqc.reevaluate (run by approve, reject and refit)": _s(b["reevaluate_s"]),
             }
             t0 = time.perf_counter()  # a stored correction run, so the Batch effects page shows one

@@ -21,8 +21,11 @@ def curve_chart(wells: pd.DataFrame, curve: pd.DataFrame, lloq: float | None, ul
             x=alt.X("nominal:Q", scale=alt.Scale(type="log"), title="BDNF (pg/mL)"),
             y=alt.Y("od_corrected:Q", title="corrected OD"),
             shape=alt.Shape("status:N", title=None),
-            color=alt.Color("status:N", title=None, scale=alt.Scale(domain=["standard", "standard (masked)", "sample"],
-                                                                    range=["#1f77b4", "#d62728", "#ff7f0e"])),
+            color=alt.Color(
+                "status:N",
+                title=None,
+                scale=alt.Scale(domain=["standard", "standard (masked)", "sample"], range=["#1f77b4", "#d62728", "#ff7f0e"]),
+            ),
             tooltip=["position", "level", "nominal", "od_corrected", "conc_pg_ml", "mask_reason"],
         )
     )
@@ -34,7 +37,8 @@ def curve_chart(wells: pd.DataFrame, curve: pd.DataFrame, lloq: float | None, ul
         smp["plate_conc"] = smp["conc_pg_ml"] / smp["dilution"].where(smp["dilution"] > 0, 1.0)
         smp["status"] = np.where(smp["masked"], "sample (masked)", "sample")
         layers.append(
-            alt.Chart(smp).mark_circle(size=35, opacity=0.6, color="#ff7f0e")
+            alt.Chart(smp)
+            .mark_circle(size=35, opacity=0.6, color="#ff7f0e")
             .encode(x="plate_conc:Q", y="od_corrected:Q", tooltip=["position", "sample_code", "dilution", "od_corrected", "conc_pg_ml"])
         )
     limits = pd.DataFrame([{"limit": name, "conc": v} for name, v in (("LLOQ", lloq), ("ULOQ", uloq)) if v])
@@ -90,25 +94,40 @@ def bdnf_by(df: pd.DataFrame, column: str, max_points: int = MAX_POINTS) -> alt.
     x = alt.X(f"{column}:N", title=column.replace("_", " "))
     y = alt.Y("lo:Q", title="BDNF (pg/mL)", scale=alt.Scale(type="log"))
     box = alt.Chart(stats).encode(x=x)
-    layers = [box.mark_rule().encode(y=y, y2="hi:Q"),
-              box.mark_bar(size=40, opacity=0.4).encode(y="q1:Q", y2="q3:Q", tooltip=[column, "median", "q1", "q3"]),
-              box.mark_tick(size=40, thickness=2, color="black").encode(y="median:Q")]
-    points = alt.Chart(_sampled(data, max_points)).mark_circle(size=16, opacity=0.5).encode(
-        x=x, y=alt.Y("bdnf_pg_ml:Q", scale=alt.Scale(type="log")), color=alt.Color("censoring:N"), xOffset="jitter:Q",
-        tooltip=["sample_id", "plate_id", "bdnf_pg_ml", "censoring"],
-    ).transform_calculate(jitter="random()")
+    layers = [
+        box.mark_rule().encode(y=y, y2="hi:Q"),
+        box.mark_bar(size=40, opacity=0.4).encode(y="q1:Q", y2="q3:Q", tooltip=[column, "median", "q1", "q3"]),
+        box.mark_tick(size=40, thickness=2, color="black").encode(y="median:Q"),
+    ]
+    points = (
+        alt.Chart(_sampled(data, max_points))
+        .mark_circle(size=16, opacity=0.5)
+        .encode(
+            x=x,
+            y=alt.Y("bdnf_pg_ml:Q", scale=alt.Scale(type="log")),
+            color=alt.Color("censoring:N"),
+            xOffset="jitter:Q",
+            tooltip=["sample_id", "plate_id", "bdnf_pg_ml", "censoring"],
+        )
+        .transform_calculate(jitter="random()")
+    )
     return alt.layer(*layers, points).properties(height=320)
 
 
 def bdnf_vs_platelets(df: pd.DataFrame, max_points: int = MAX_POINTS) -> alt.Chart:
     """BDNF against platelet count per sample type (log-log; platelets are the main BDNF store), sampled points."""
     data = _sampled(df[(df["bdnf_pg_ml"] > 0) & (df["platelet_count"] > 0)], max_points)
-    return alt.Chart(data).mark_circle(size=16, opacity=0.5).encode(
-        x=alt.X("platelet_count:Q", title="platelet count (10^9/L)", scale=alt.Scale(type="log", zero=False)),
-        y=alt.Y("bdnf_pg_ml:Q", title="BDNF (pg/mL)", scale=alt.Scale(type="log")),
-        color=alt.Color("sample_type:N", title="sample type"),
-        tooltip=["sample_id", "plate_id", "sample_type", "platelet_count", "bdnf_pg_ml"],
-    ).properties(height=320)
+    return (
+        alt.Chart(data)
+        .mark_circle(size=16, opacity=0.5)
+        .encode(
+            x=alt.X("platelet_count:Q", title="platelet count (10^9/L)", scale=alt.Scale(type="log", zero=False)),
+            y=alt.Y("bdnf_pg_ml:Q", title="BDNF (pg/mL)", scale=alt.Scale(type="log")),
+            color=alt.Color("sample_type:N", title="sample type"),
+            tooltip=["sample_id", "plate_id", "sample_type", "platelet_count", "bdnf_pg_ml"],
+        )
+        .properties(height=320)
+    )
 
 
 def levey_jennings(points: pd.DataFrame, mean: float | None, sd: float | None, flagged: set[int]) -> alt.Chart:
@@ -124,8 +143,12 @@ def levey_jennings(points: pd.DataFrame, mean: float | None, sd: float | None, f
         ),
     ]
     if mean is not None and sd is not None and sd > 0:
-        lines = pd.DataFrame([{"band": label, "y": mean + k * sd} for k, label in
-                              ((0, "mean"), (1, "+1 SD"), (-1, "-1 SD"), (2, "+2 SD"), (-2, "-2 SD"), (3, "+3 SD"), (-3, "-3 SD"))])
+        lines = pd.DataFrame(
+            [
+                {"band": label, "y": mean + k * sd}
+                for k, label in ((0, "mean"), (1, "+1 SD"), (-1, "-1 SD"), (2, "+2 SD"), (-2, "-2 SD"), (3, "+3 SD"), (-3, "-3 SD"))
+            ]
+        )
         dash = alt.condition(alt.datum.band == "mean", alt.value([1, 0]), alt.value([4, 4]))
         layers.insert(0, alt.Chart(lines).mark_rule(color="#888").encode(y="y:Q", strokeDash=dash, tooltip=["band", "y"]))
     return alt.layer(*layers).properties(height=320)
@@ -134,37 +157,54 @@ def levey_jennings(points: pd.DataFrame, mean: float | None, sd: float | None, f
 def _by_plate(shifts: pd.DataFrame) -> pd.DataFrame:
     """One row per plate in the frame's (run) order: its position, 'id · name' label (names need not be unique),
     kit lot and read time as text (tooltips)."""
-    return pd.DataFrame({
-        "run_order": np.arange(1, len(shifts) + 1),
-        "plate": shifts["plate_id"].astype(int).astype(str).to_numpy() + " · " + shifts["plate"].astype(str).to_numpy(),
-        "kit_lot": shifts["kit_lot"].fillna("(no kit lot)").astype(str).to_numpy(),
-        "read_time": shifts["read_time"].astype(str).str.slice(0, 16).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "run_order": np.arange(1, len(shifts) + 1),
+            "plate": shifts["plate_id"].astype(int).astype(str).to_numpy() + " · " + shifts["plate"].astype(str).to_numpy(),
+            "kit_lot": shifts["kit_lot"].fillna("(no kit lot)").astype(str).to_numpy(),
+            "read_time": shifts["read_time"].astype(str).str.slice(0, 16).to_numpy(),
+        }
+    )
 
 
 def _run_order_x(n: int) -> alt.X:
     """Plates 1..n in run order, with half a plate of room at either end."""
-    return alt.X("run_order:Q", title="plate in run order", axis=alt.Axis(tickMinStep=1),
-                 scale=alt.Scale(domain=[0.5, n + 0.5], nice=False, zero=False))
+    return alt.X(
+        "run_order:Q",
+        title="plate in run order",
+        axis=alt.Axis(tickMinStep=1),
+        scale=alt.Scale(domain=[0.5, n + 0.5], nice=False, zero=False),
+    )
 
 
 def check_pool_chart(shifts: pd.DataFrame, pool: str) -> alt.LayerChart:
     """The independent check pool's geometric mean per plate, before and after the correction, in run order."""
     plates = _by_plate(shifts)
-    long = pd.concat([plates.assign(when=when, pg_ml=shifts[column].astype(float).to_numpy())
-                      for when, column in (("before", "check_before_pg_ml"), ("after", "check_after_pg_ml"))],
-                     ignore_index=True)
+    long = pd.concat(
+        [
+            plates.assign(when=when, pg_ml=shifts[column].astype(float).to_numpy())
+            for when, column in (("before", "check_before_pg_ml"), ("after", "check_after_pg_ml"))
+        ],
+        ignore_index=True,
+    )
     long = long[long["pg_ml"].notna()]
     line = alt.Chart().mark_line(strokeWidth=1, opacity=0.6)
-    points = alt.Chart().mark_point(filled=True, size=40).encode(
-        tooltip=["plate", "kit_lot", "read_time", "when", alt.Tooltip("pg_ml:Q", format=".4g")])
-    return alt.layer(line, points, data=long).encode(
-        x=_run_order_x(len(plates)),
-        y=alt.Y("pg_ml:Q", title=f"{pool} geometric mean (pg/mL)", scale=alt.Scale(zero=False),
-                axis=alt.Axis(format=",.0f")),
-        color=alt.Color("when:N", title=None, sort=["before", "after"],
-                        scale=alt.Scale(domain=["before", "after"], range=["#9e9e9e", "#1f77b4"])),
-    ).properties(height=300)
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, size=40)
+        .encode(tooltip=["plate", "kit_lot", "read_time", "when", alt.Tooltip("pg_ml:Q", format=".4g")])
+    )
+    return (
+        alt.layer(line, points, data=long)
+        .encode(
+            x=_run_order_x(len(plates)),
+            y=alt.Y("pg_ml:Q", title=f"{pool} geometric mean (pg/mL)", scale=alt.Scale(zero=False), axis=alt.Axis(format=",.0f")),
+            color=alt.Color(
+                "when:N", title=None, sort=["before", "after"], scale=alt.Scale(domain=["before", "after"], range=["#9e9e9e", "#1f77b4"])
+            ),
+        )
+        .properties(height=300)
+    )
 
 
 def shift_chart(shifts: pd.DataFrame, as_factor: bool = True) -> alt.LayerChart:
@@ -183,13 +223,28 @@ def shift_chart(shifts: pd.DataFrame, as_factor: bool = True) -> alt.LayerChart:
     scale = alt.Scale(type="log" if as_factor else "linear", zero=False, nice=False, padding=12)
     x = _run_order_x(len(shifts))
     colour = alt.Color("kit_lot:N", title="kit lot", scale=alt.Scale(scheme="tableau10"))
-    bars = alt.Chart().mark_rule(strokeWidth=2, opacity=0.6).encode(
-        x=x, y=alt.Y("low:Q", title=title, scale=scale), y2="high:Q", color=colour)
-    points = alt.Chart().mark_point(filled=True, size=50).encode(
-        x=x, y=alt.Y("y:Q", title=title, scale=scale), color=colour,
-        tooltip=["plate", "kit_lot", "read_time", alt.Tooltip("shift:Q", format="+.3f"),
-                 alt.Tooltip("ci_low:Q", format="+.3f"), alt.Tooltip("ci_high:Q", format="+.3f"),
-                 alt.Tooltip("y:Q", title="factor" if as_factor else "shift", format=".3f"), "n"])
+    bars = (
+        alt.Chart().mark_rule(strokeWidth=2, opacity=0.6).encode(x=x, y=alt.Y("low:Q", title=title, scale=scale), y2="high:Q", color=colour)
+    )
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, size=50)
+        .encode(
+            x=x,
+            y=alt.Y("y:Q", title=title, scale=scale),
+            color=colour,
+            tooltip=[
+                "plate",
+                "kit_lot",
+                "read_time",
+                alt.Tooltip("shift:Q", format="+.3f"),
+                alt.Tooltip("ci_low:Q", format="+.3f"),
+                alt.Tooltip("ci_high:Q", format="+.3f"),
+                alt.Tooltip("y:Q", title="factor" if as_factor else "shift", format=".3f"),
+                "n",
+            ],
+        )
+    )
     rule = alt.Chart(pd.DataFrame({"ref": [ref]})).mark_rule(color="#888", strokeDash=[4, 4]).encode(y="ref:Q")
     return alt.layer(alt.layer(bars, points, data=df), rule).properties(height=320)
 
@@ -203,8 +258,9 @@ def variance_shares_chart(shares: pd.DataFrame) -> alt.Chart:
             x=alt.X("component:N", sort=["plate", "kit_lot", "residual"], title=None),
             xOffset=alt.XOffset("when:N", sort=["before", "after"]),
             y=alt.Y("share:Q", title="share of sample variance", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("when:N", title=None, sort=["before", "after"],
-                            scale=alt.Scale(domain=["before", "after"], range=["#9e9e9e", "#1f77b4"])),
+            color=alt.Color(
+                "when:N", title=None, sort=["before", "after"], scale=alt.Scale(domain=["before", "after"], range=["#9e9e9e", "#1f77b4"])
+            ),
             tooltip=["component", "when", alt.Tooltip("share:Q", format=".1%")],
         )
         .properties(height=280)

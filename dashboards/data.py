@@ -70,8 +70,14 @@ def plate_violations(url: str, plate_id: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=30)
-def audit_events(url: str, actors: tuple[str, ...] = (), actions: tuple[str, ...] = (), since: datetime | None = None,
-                 until: datetime | None = None, limit: int = 500) -> pd.DataFrame:
+def audit_events(
+    url: str,
+    actors: tuple[str, ...] = (),
+    actions: tuple[str, ...] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
     """Audit events, newest first, filtered in SQL (actor, action and at are indexed)."""
     with read_session(url) as session:
         return queries.audit_events(session, actors=actors, actions=actions, since=since, until=until, limit=limit)
@@ -97,17 +103,14 @@ def approved_count(url: str) -> int:
 
 
 @st.cache_data(ttl=30)
-def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview_rows: int = 200,
-                    correction: int | None = None) -> dict:
+def export_overview(url: str, filters: export.ExportFilters, wide: bool, preview_rows: int = 200, correction: int | None = None) -> dict:
     """What the Export page shows before anything is downloaded: row and plate counts, the first rows (read from the
     streamed export, not the whole table), the dictionary and the batch-correction run named in the provenance."""
     with read_session(url) as session:
-        return queries.export_overview(session, filters=filters, wide=wide, preview_rows=preview_rows,
-                                       correction=correction)
+        return queries.export_overview(session, filters=filters, wide=wide, preview_rows=preview_rows, correction=correction)
 
 
-def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str,
-                 correction: int | None = None) -> bytes:
+def export_bytes(url: str, filters: export.ExportFilters, wide: bool, suffix: str, actor: str, correction: int | None = None) -> bytes:
     """The export file (.csv, .parquet or .xlsx) exactly as `labdb export` writes it. Not cached: the download button
     calls it when clicked (in its own thread), so a page load never builds files nobody asked for."""
     with tempfile.TemporaryDirectory() as tmp, read_session(url) as session:

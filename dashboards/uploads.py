@@ -55,14 +55,21 @@ def _preview_wells(wells: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"well": "position", "sample_id": "sample_code"})
 
 
-def _request(template: Template, plate_map: PlateMap | None, kit_lot: str | None, operator: str | None = None,
-             actor: str = "unknown", read_time: datetime | None = None) -> driver.IngestRequest:
+def _request(
+    template: Template,
+    plate_map: PlateMap | None,
+    kit_lot: str | None,
+    operator: str | None = None,
+    actor: str = "unknown",
+    read_time: datetime | None = None,
+) -> driver.IngestRequest:
     """The driver's request; the uploader is a dashboard account, so its role is checked in every file's transaction."""
     return driver.IngestRequest(template, plate_map, kit_lot or None, operator or None, read_time, actor, check_role=True)
 
 
-def preview(url: str, files: Iterable[Pair], template: Template, plate_map: PlateMap | None = None,
-            kit_lot: str | None = None) -> list[FilePreview]:
+def preview(
+    url: str, files: Iterable[Pair], template: Template, plate_map: PlateMap | None = None, kit_lot: str | None = None
+) -> list[FilePreview]:
     """Parse, lay out and evaluate every file without storing anything; problems are messages, not exceptions."""
     uploads = [driver.Upload(name, data) for name, data in files]
     previews = []
@@ -76,14 +83,24 @@ def preview(url: str, files: Iterable[Pair], template: Template, plate_map: Plat
         elif staged.error is not None:
             fp.problem = str(staged.error)
         else:
-            fp.plates = [PlatePreview(p.read.name, _preview_wells(p.wells), p.evaluation.verdict,
-                                      list(p.evaluation.reasons), p.read.read_time) for p in staged.plates]
+            fp.plates = [
+                PlatePreview(p.read.name, _preview_wells(p.wells), p.evaluation.verdict, list(p.evaluation.reasons), p.read.read_time)
+                for p in staged.plates
+            ]
     return previews
 
 
-def ingest(url: str, files: Iterable[Pair], template: Template, plate_map: PlateMap | None = None,
-           kit_lot: str | None = None, operator: str | None = None, actor: str = "unknown",
-           on_progress: Callable[[int, str], None] | None = None, read_time: datetime | None = None) -> pd.DataFrame:
+def ingest(
+    url: str,
+    files: Iterable[Pair],
+    template: Template,
+    plate_map: PlateMap | None = None,
+    kit_lot: str | None = None,
+    operator: str | None = None,
+    actor: str = "unknown",
+    on_progress: Callable[[int, str], None] | None = None,
+    read_time: datetime | None = None,
+) -> pd.DataFrame:
     """Store each file in its own transaction; a bad file never stops the others. One result row per file.
     The Westgard rules are re-run at the end when a plate was stored (the driver does it)."""
     rows = []
@@ -94,8 +111,9 @@ def ingest(url: str, files: Iterable[Pair], template: Template, plate_map: Plate
             rows.append({"file": upload.src, "result": "not stored", "plates": "", "message": str(outcome)})
         else:
             plates = "; ".join(f"{pid} {pname} ({verdict})" for pid, pname, verdict in outcome.plates)
-            rows.append({"file": outcome.filename, "result": "already stored" if outcome.duplicate else "stored",
-                         "plates": plates, "message": ""})
+            rows.append(
+                {"file": outcome.filename, "result": "already stored" if outcome.duplicate else "stored", "plates": plates, "message": ""}
+            )
         if on_progress:
             on_progress(i, upload.src)
     return pd.DataFrame(rows, columns=["file", "result", "plates", "message"])

@@ -89,8 +89,18 @@ def inputs(session: Session) -> CorrectionInputs:
     approved = (select(Plate.id).where(Plate.status == "approved")).subquery()
     lot = sa.func.coalesce(KitLot.lot, NO_LOT)
     stmt = (
-        select(Result.id, Result.plate_id, lot, Result.conc_pg_ml, Result.name, Sample.sample_type, Sample.season,
-               Sample.diagnosis, Sample.visit, Subject.code)
+        select(
+            Result.id,
+            Result.plate_id,
+            lot,
+            Result.conc_pg_ml,
+            Result.name,
+            Sample.sample_type,
+            Sample.season,
+            Sample.diagnosis,
+            Sample.visit,
+            Subject.code,
+        )
         .join(approved, approved.c.id == Result.plate_id)
         .join(CurveFit, sa.and_(CurveFit.id == Result.curve_fit_id, CurveFit.is_current.is_(True)))
         .join(Plate, Plate.id == Result.plate_id)
@@ -100,26 +110,41 @@ def inputs(session: Session) -> CorrectionInputs:
         .where(Result.role == "sample", Result.censoring == "none", Result.conc_pg_ml > 0)
         .order_by(Result.plate_id, Result.id)
     )
-    samples = _frame(session, stmt, ["result_id", "plate", "kit_lot", "value", "sample_id", "sample_type", "season",
-                                     "diagnosis", "visit", "subject"])
+    samples = _frame(
+        session, stmt, ["result_id", "plate", "kit_lot", "value", "sample_id", "sample_type", "season", "diagnosis", "visit", "subject"]
+    )
     samples = samples.assign(role="sample", pool=None)
-    w = _frame(session, select(Well.plate_id, lot, Well.role, Well.level, Well.nominal, Well.od_corrected, Well.conc_pg_ml)
-               .join(approved, approved.c.id == Well.plate_id)
-               .join(Plate, Plate.id == Well.plate_id)
-               .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
-               .where(Well.role.in_(("bridge", "standard", "blank")), Well.masked.is_(False)),
-               ["plate", "kit_lot", "role", "level", "nominal", "od", "conc"])
+    w = _frame(
+        session,
+        select(Well.plate_id, lot, Well.role, Well.level, Well.nominal, Well.od_corrected, Well.conc_pg_ml)
+        .join(approved, approved.c.id == Well.plate_id)
+        .join(Plate, Plate.id == Well.plate_id)
+        .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
+        .where(Well.role.in_(("bridge", "standard", "blank")), Well.masked.is_(False)),
+        ["plate", "kit_lot", "role", "level", "nominal", "od", "conc"],
+    )
     pools = w[(w["role"] == "bridge") & (w["conc"] > 0)]
-    pools = pd.DataFrame({"plate": pools["plate"], "kit_lot": pools["kit_lot"], "value": pools["conc"],
-                          "role": "bridge", "pool": pools["level"].astype(object)})
+    pools = pd.DataFrame(
+        {
+            "plate": pools["plate"],
+            "kit_lot": pools["kit_lot"],
+            "value": pools["conc"],
+            "role": "bridge",
+            "pool": pools["level"].astype(object),
+        }
+    )
     frame = pd.concat([samples, pools], ignore_index=True) if len(pools) else samples
     std = w[w["role"].isin(("standard", "blank")) & w["od"].notna()]
-    standards = pd.DataFrame({"plate": std["plate"], "kit_lot": std["kit_lot"],
-                              "x": np.where(std["role"] == "blank", 0.0, std["nominal"].astype(float)),
-                              "y": std["od"].astype(float)}).dropna(subset=["x"])
+    standards = pd.DataFrame(
+        {
+            "plate": std["plate"],
+            "kit_lot": std["kit_lot"],
+            "x": np.where(std["role"] == "blank", 0.0, std["nominal"].astype(float)),
+            "y": std["od"].astype(float),
+        }
+    ).dropna(subset=["x"])
     plate_ids = sorted({int(p) for p in frame["plate"]})
-    return CorrectionInputs(frame, standards.reset_index(drop=True), plate_ids,
-                            sorted(int(r) for r in samples["result_id"]))
+    return CorrectionInputs(frame, standards.reset_index(drop=True), plate_ids, sorted(int(r) for r in samples["result_id"]))
 
 
 def _frame(session: Session, stmt, columns: list[str]) -> pd.DataFrame:
@@ -130,8 +155,7 @@ def _frame(session: Session, stmt, columns: list[str]) -> pd.DataFrame:
 
 def fingerprint(options: CorrectionOptions, data: CorrectionInputs) -> str:
     """SHA-256 of the options and the exact inputs (result ids change on every refit, plates on every approval)."""
-    payload = json.dumps({"options": options.stored(), "plates": data.plate_ids, "results": data.result_ids},
-                         sort_keys=True)
+    payload = json.dumps({"options": options.stored(), "plates": data.plate_ids, "results": data.result_ids}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -141,34 +165,50 @@ def run_correction(session: Session, options: CorrectionOptions, actor: str) -> 
         raise InputError(f"--method {options.method}: unknown; use {', '.join(CORRECTION_METHODS)}.")
     data = inputs(session)
     if data.frame.empty or not data.result_ids:
-        raise InputError("no approved plate has in-range sample results to correct; approve plates first "
-                         "(labdb plates approve).")
+        raise InputError("no approved plate has in-range sample results to correct; approve plates first (labdb plates approve).")
     digest = fingerprint(options, data)
-    same = session.exec(select(CorrectionRun).where(CorrectionRun.inputs_sha256 == digest)
-                        .order_by(CorrectionRun.id.desc())).first()
+    same = session.exec(select(CorrectionRun).where(CorrectionRun.inputs_sha256 == digest).order_by(CorrectionRun.id.desc())).first()
     if same is not None:
         return CorrectionOutcome(same, reused=True)
     out, result = _correct(data, options)
     samples = out[out["result_id"].notna()]
-    values = [{"result_id": int(r), "shift": _num(s), "corrected_pg_ml": _num(c)}
-              for r, s, c in zip(samples["result_id"], samples["batch_shift"], samples["corrected"], strict=True)]
+    values = [
+        {"result_id": int(r), "shift": _num(s), "corrected_pg_ml": _num(c)}
+        for r, s, c in zip(samples["result_id"], samples["batch_shift"], samples["corrected"], strict=True)
+    ]
     summary = result.summary()
-    run = CorrectionRun(method=options.method, options=options.stored(), fitted=summary["params"],
-                        plate_ids=data.plate_ids, n_plates=len(data.plate_ids),
-                        n_values=sum(v["corrected_pg_ml"] is not None for v in values), inputs_sha256=digest,
-                        override=bool(result.override), override_reason=options.override_reason,
-                        warnings=list(result.warnings), diagnostics=summary["diagnostics"],
-                        design=summary["design"], created_by=actor, labdb_version=labdb.__version__)
+    run = CorrectionRun(
+        method=options.method,
+        options=options.stored(),
+        fitted=summary["params"],
+        plate_ids=data.plate_ids,
+        n_plates=len(data.plate_ids),
+        n_values=sum(v["corrected_pg_ml"] is not None for v in values),
+        inputs_sha256=digest,
+        override=bool(result.override),
+        override_reason=options.override_reason,
+        warnings=list(result.warnings),
+        diagnostics=summary["diagnostics"],
+        design=summary["design"],
+        created_by=actor,
+        labdb_version=labdb.__version__,
+    )
     session.add(run)
     session.flush()
     for start in range(0, len(values), INSERT_ROWS):
-        session.connection().execute(CorrectedResult.__table__.insert(),
-                                     [v | {"run_id": run.id} for v in values[start:start + INSERT_ROWS]])
+        session.connection().execute(
+            CorrectedResult.__table__.insert(), [v | {"run_id": run.id} for v in values[start : start + INSERT_ROWS]]
+        )
     session.connection().execute(CorrectionShift.__table__.insert(), _shift_rows(run.id, out, result, options.check_pool))
-    audit.record(session, actor, "batch_correct", "correction_run", run.id,
-                 after={"method": options.method, "plates": run.n_plates, "values": run.n_values,
-                        "override": run.override, "inputs_sha256": digest},
-                 detail=options.override_reason)
+    audit.record(
+        session,
+        actor,
+        "batch_correct",
+        "correction_run",
+        run.id,
+        after={"method": options.method, "plates": run.n_plates, "values": run.n_values, "override": run.override, "inputs_sha256": digest},
+        detail=options.override_reason,
+    )
     session.flush()
     return CorrectionOutcome(run, reused=False)
 
@@ -177,8 +217,9 @@ def _correct(data: CorrectionInputs, options: CorrectionOptions) -> tuple[pd.Dat
     """Run the qc.batch method; user-fixable problems become InputError."""
     frame, lots = data.frame, set(data.frame["kit_lot"])
     if options.reference_lot is not None and options.reference_lot not in lots:
-        raise InputError(f"--reference-lot {options.reference_lot}: no approved plate uses that kit lot; "
-                         f"lots present: {', '.join(sorted(lots))}.")
+        raise InputError(
+            f"--reference-lot {options.reference_lot}: no approved plate uses that kit lot; lots present: {', '.join(sorted(lots))}."
+        )
     check = options.check_pool or None
     try:
         if options.method == "bridge":
@@ -204,8 +245,10 @@ def _bridge_target(frame: pd.DataFrame, options: CorrectionOptions) -> float | N
         return None
     k = (frame["pool"] == options.pool).fillna(False).astype(bool) & (frame["kit_lot"] == options.reference_lot)
     if not k.any():
-        raise InputError(f"--reference-lot {options.reference_lot}: no approved plate of that lot has bridge pool "
-                         f"{options.pool}, so its reference value is unknown.")
+        raise InputError(
+            f"--reference-lot {options.reference_lot}: no approved plate of that lot has bridge pool "
+            f"{options.pool}, so its reference value is unknown."
+        )
     plate_means = np.log(frame.loc[k, "value"].astype(float)).groupby(frame.loc[k, "plate"]).mean()
     return float(np.exp(plate_means.mean()))
 
@@ -220,9 +263,19 @@ def _shift_rows(run_id: int, out: pd.DataFrame, result: batch.BatchResult, check
     for s in result.shifts.itertuples(index=False):
         before = check["before"].get(s.plate) if len(check) else None
         after = check["after"].get(s.plate) if len(check) else None
-        rows.append({"run_id": run_id, "plate_id": int(s.plate), "kit_lot": None if s.kit_lot == NO_LOT else str(s.kit_lot),
-                     "shift": _num(s.shift), "ci_low": _num(s.ci_low), "ci_high": _num(s.ci_high), "n": int(s.n),
-                     "check_before_pg_ml": _num(before), "check_after_pg_ml": _num(after)})
+        rows.append(
+            {
+                "run_id": run_id,
+                "plate_id": int(s.plate),
+                "kit_lot": None if s.kit_lot == NO_LOT else str(s.kit_lot),
+                "shift": _num(s.shift),
+                "ci_low": _num(s.ci_low),
+                "ci_high": _num(s.ci_high),
+                "n": int(s.n),
+                "check_before_pg_ml": _num(before),
+                "check_after_pg_ml": _num(after),
+            }
+        )
     return rows
 
 

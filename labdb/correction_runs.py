@@ -29,8 +29,10 @@ def find_run(session: Session, version: int | None = None, option: str = "--vers
     run = session.get(CorrectionRun, version)
     if run is None:
         known = session.exec(select(CorrectionRun.id).order_by(CorrectionRun.id)).all()
-        raise InputError(f"{option} {version}: no such batch-correction run; "
-                         + (f"versions: {', '.join(map(str, known))}." if known else "none exists yet (labdb batch correct)."))
+        raise InputError(
+            f"{option} {version}: no such batch-correction run; "
+            + (f"versions: {', '.join(map(str, known))}." if known else "none exists yet (labdb batch correct).")
+        )
     return run
 
 
@@ -45,12 +47,23 @@ def get_run(session: Session, version: int | None = None) -> CorrectionRun:
 def runs(session: Session) -> pd.DataFrame:
     """Every run, newest first."""
     rows = session.exec(select(CorrectionRun).order_by(CorrectionRun.id.desc())).all()
-    return pd.DataFrame([{"version": r.id, "method": r.method, "plates": r.n_plates, "values": r.n_values,
-                          "override": r.override, "created_by": r.created_by, "created_at": r.created_at,
-                          "check_cv_before": _check_cv(r, "before"), "check_cv_after": _check_cv(r, "after")}
-                         for r in rows],
-                        columns=["version", "method", "plates", "values", "override", "created_by", "created_at",
-                                 "check_cv_before", "check_cv_after"])
+    return pd.DataFrame(
+        [
+            {
+                "version": r.id,
+                "method": r.method,
+                "plates": r.n_plates,
+                "values": r.n_values,
+                "override": r.override,
+                "created_by": r.created_by,
+                "created_at": r.created_at,
+                "check_cv_before": _check_cv(r, "before"),
+                "check_cv_after": _check_cv(r, "after"),
+            }
+            for r in rows
+        ],
+        columns=["version", "method", "plates", "values", "override", "created_by", "created_at", "check_cv_before", "check_cv_after"],
+    )
 
 
 def _check_cv(run: CorrectionRun, when: str) -> float | None:
@@ -59,15 +72,27 @@ def _check_cv(run: CorrectionRun, when: str) -> float | None:
 
 def shifts(session: Session, run_id: int) -> pd.DataFrame:
     """A run's per-plate shifts with plate name and read time, in run order."""
-    stmt = (select(CorrectionShift.plate_id, Plate.name.label("plate"), Plate.read_time, CorrectionShift.kit_lot,
-                   CorrectionShift.shift, CorrectionShift.ci_low, CorrectionShift.ci_high, CorrectionShift.n,
-                   CorrectionShift.check_before_pg_ml, CorrectionShift.check_after_pg_ml)
-            .join(Plate, Plate.id == CorrectionShift.plate_id)
-            .where(CorrectionShift.run_id == run_id)
-            .order_by(Plate.read_time.asc().nulls_last(), Plate.id))
-    df = pd.DataFrame(session.execute(stmt).all(), columns=["plate_id", "plate", "read_time", "kit_lot", "shift",
-                                                            "ci_low", "ci_high", "n", "check_before_pg_ml",
-                                                            "check_after_pg_ml"])
+    stmt = (
+        select(
+            CorrectionShift.plate_id,
+            Plate.name.label("plate"),
+            Plate.read_time,
+            CorrectionShift.kit_lot,
+            CorrectionShift.shift,
+            CorrectionShift.ci_low,
+            CorrectionShift.ci_high,
+            CorrectionShift.n,
+            CorrectionShift.check_before_pg_ml,
+            CorrectionShift.check_after_pg_ml,
+        )
+        .join(Plate, Plate.id == CorrectionShift.plate_id)
+        .where(CorrectionShift.run_id == run_id)
+        .order_by(Plate.read_time.asc().nulls_last(), Plate.id)
+    )
+    df = pd.DataFrame(
+        session.execute(stmt).all(),
+        columns=["plate_id", "plate", "read_time", "kit_lot", "shift", "ci_low", "ci_high", "n", "check_before_pg_ml", "check_after_pg_ml"],
+    )
     df["factor"] = np.exp(df["shift"].astype(float))  # what the plate read relative to the target
     return df
 
@@ -77,28 +102,44 @@ def staleness(session: Session, run: CorrectionRun) -> dict[str, list[int]]:
     approved = set(session.exec(select(Plate.id).where(Plate.status == "approved")).all())
     in_run = {int(p) for p in run.plate_ids or []}
     refitted = session.exec(
-        select(Result.plate_id).distinct().join(CorrectedResult, CorrectedResult.result_id == Result.id)
+        select(Result.plate_id)
+        .distinct()
+        .join(CorrectedResult, CorrectedResult.result_id == Result.id)
         .join(CurveFit, CurveFit.id == Result.curve_fit_id)
         .where(CorrectedResult.run_id == run.id, CurveFit.is_current.is_(False))
     ).all()
-    return {"not_in_run": sorted(approved - in_run), "no_longer_approved": sorted(in_run - approved),
-            "refitted": sorted(int(p) for p in refitted)}
+    return {
+        "not_in_run": sorted(approved - in_run),
+        "no_longer_approved": sorted(in_run - approved),
+        "refitted": sorted(int(p) for p in refitted),
+    }
 
 
 def report(session: Session, version: int | None = None) -> dict[str, Any]:
     """One run as plain data: header, options, warnings, diagnostics, shift summary per lot, staleness."""
     run = get_run(session, version)
     sh = shifts(session, run.id)
-    per_lot = (sh.groupby("kit_lot", dropna=False)["shift"]
-               .agg(plates="size", mean_shift="mean", min_shift="min", max_shift="max").reset_index()
-               if len(sh) else pd.DataFrame())
+    per_lot = (
+        sh.groupby("kit_lot", dropna=False)["shift"].agg(plates="size", mean_shift="mean", min_shift="min", max_shift="max").reset_index()
+        if len(sh)
+        else pd.DataFrame()
+    )
     largest = sh.reindex(sh["shift"].abs().sort_values(ascending=False).index).head(10) if len(sh) else sh
     return {
-        "version": run.id, "method": run.method, "options": run.options, "created_by": run.created_by,
-        "created_at": run.created_at.isoformat() if run.created_at else None, "plates": run.n_plates,
-        "values": run.n_values, "override": run.override, "override_reason": run.override_reason,
-        "warnings": run.warnings or [], "fitted": run.fitted, "diagnostics": run.diagnostics or {},
+        "version": run.id,
+        "method": run.method,
+        "options": run.options,
+        "created_by": run.created_by,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "plates": run.n_plates,
+        "values": run.n_values,
+        "override": run.override,
+        "override_reason": run.override_reason,
+        "warnings": run.warnings or [],
+        "fitted": run.fitted,
+        "diagnostics": run.diagnostics or {},
         "per_lot": per_lot.to_dict("records"),
         "largest_shifts": largest[["plate_id", "plate", "kit_lot", "shift", "ci_low", "ci_high", "n"]].to_dict("records"),
-        "stale": staleness(session, run), "labdb_version": run.labdb_version,
+        "stale": staleness(session, run),
+        "labdb_version": run.labdb_version,
     }

@@ -110,8 +110,9 @@ class StagedFile:
         return self.upload.src
 
 
-def ingest(url: str, uploads: Iterable[Upload], request: IngestRequest, batch: int = 250
-           ) -> Iterator[tuple[Upload, IngestOutcome | LabdbError]]:
+def ingest(
+    url: str, uploads: Iterable[Upload], request: IngestRequest, batch: int = 250
+) -> Iterator[tuple[Upload, IngestOutcome | LabdbError]]:
     """Ingest many files, one transaction each, fitting the curves of up to `batch` files together.
 
     Yields (upload, outcome) or (upload, the error that kept that file out), in order; a bad file never stops the
@@ -303,7 +304,7 @@ def _wavelengths(plate: PlateRead, template: Template, src: str) -> tuple[int | 
         if template.reference_nm not in labelled:
             raise InputError(
                 f"{src}: plate '{plate.name}' has no {template.reference_nm} nm reference read (reads: {_nm(present)}); "
-                f"set reference_nm = \"auto\" in the template if this reader does not read a reference."
+                f'set reference_nm = "auto" in the template if this reader does not read a reference.'
             )
         return measure, template.reference_nm
     candidates = [w for w in labelled if w != measure and w in REFERENCE_CANDIDATES]
@@ -314,8 +315,9 @@ def _nm(wavelengths: list[int | None]) -> str:
     return ", ".join("unlabelled" if w is None else f"{w} nm" for w in wavelengths)
 
 
-def _store_plate(session: Session, staged: StagedFile, index: int, staged_plate: StagedPlate, request: IngestRequest,
-                 lot: KitLot | None) -> Plate:
+def _store_plate(
+    session: Session, staged: StagedFile, index: int, staged_plate: StagedPlate, request: IngestRequest, lot: KitLot | None
+) -> Plate:
     """Add the plate, its wells (raw values per wavelength), its curve fit and its results to the session."""
     plate, wells, evaluation = staged_plate.read, staged_plate.wells, staged_plate.evaluation
     template, actor, read_time = request.template, request.actor, request.read_time
@@ -388,5 +390,3 @@ def _store_plate(session: Session, staged: StagedFile, index: int, staged_plate:
 def evaluation_policy(policy: QcPolicy) -> dict:
     """The QC policy as plain JSON, stored with the plate so its verdict can be explained later."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(policy).items()}
-
-

@@ -26,7 +26,9 @@ def describe(fmt: str, plates: list[PlateRead]) -> dict:
         reads = []
         for wavelength in plate.wavelengths:
             rows = plate.reads[reads_at(plate.reads, wavelength)]
-            values = {w: (None if f != "ok" or _nan(v) else float(v)) for w, v, f in zip(rows["well"], rows["value"], rows["flag"], strict=True)}
+            values = {
+                w: (None if f != "ok" or _nan(v) else float(v)) for w, v, f in zip(rows["well"], rows["value"], rows["flag"], strict=True)
+            }
             flags = {w: f for w, f in zip(rows["well"], rows["flag"], strict=True) if f != "ok"}
             reads.append({"wavelength_nm": wavelength, "values": values, "flags": flags})
         out.append(

@@ -63,18 +63,32 @@ def set_masks(session: Session, plate_id: int, positions: list[str], masked: boo
         well.masked_by = by if masked else None
         well.masked_at = utcnow() if masked else None
         session.add(well)
-        audit.record(session, by, "well.mask" if masked else "well.unmask", "well", f"{plate_id}:{position}",
-                     before=before, after={"masked": masked, "mask_reason": well.mask_reason, "masked_by": well.masked_by},
-                     detail=reason)
+        audit.record(
+            session,
+            by,
+            "well.mask" if masked else "well.unmask",
+            "well",
+            f"{plate_id}:{position}",
+            before=before,
+            after={"masked": masked, "mask_reason": well.mask_reason, "masked_by": well.masked_by},
+            detail=reason,
+        )
     session.flush()
     evaluation = refit(session, plate)
     status_before = plate.status
     if plate.status == "approved":
         plate.status = "evaluated"  # a changed curve needs a new review
         session.add(plate)
-    audit.record(session, by, "plate.refit", "plate", plate_id,
-                 before={"verdict": before_verdict, "status": status_before},
-                 after={"verdict": evaluation.verdict, "status": plate.status}, detail=reason)
+    audit.record(
+        session,
+        by,
+        "plate.refit",
+        "plate",
+        plate_id,
+        before={"verdict": before_verdict, "status": status_before},
+        after={"verdict": evaluation.verdict, "status": plate.status},
+        detail=reason,
+    )
     session.flush()
     reevaluate(session)  # a refit changes the plate's metrics, so the Westgard rules run again
     return plate

@@ -64,8 +64,17 @@ def _frame(session: Session, stmt: Any) -> pd.DataFrame:
 def plates(session: Session) -> pd.DataFrame:
     """Plates with status, verdict and kit lot, newest read first."""
     stmt = (
-        select(Plate.id, Plate.name, Plate.original_filename, Plate.read_time, Plate.operator, KitLot.lot.label("kit_lot"),
-               Plate.status, Plate.verdict, Plate.verdict_reasons)
+        select(
+            Plate.id,
+            Plate.name,
+            Plate.original_filename,
+            Plate.read_time,
+            Plate.operator,
+            KitLot.lot.label("kit_lot"),
+            Plate.status,
+            Plate.verdict,
+            Plate.verdict_reasons,
+        )
         .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
         .order_by(Plate.read_time.desc(), Plate.id.desc())
     )
@@ -75,20 +84,42 @@ def plates(session: Session) -> pd.DataFrame:
 def plate_records(session: Session) -> list[dict]:
     """Every plate in id order as JSON-ready records (`labdb plates list`): file, format, read time, operator, kit lot,
     template, status, verdict and its reasons."""
-    rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
-                        .order_by(Plate.id)).all()
+    rows = session.exec(select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True).order_by(Plate.id)).all()
     return [
-        {"id": p.id, "name": p.name, "file": p.original_filename, "format": p.reader_format,
-         "read_time": p.read_time.isoformat() if p.read_time else None, "operator": p.operator, "kit_lot": lot,
-         "template": p.template_name, "status": p.status, "verdict": p.verdict, "reasons": p.verdict_reasons or []}
+        {
+            "id": p.id,
+            "name": p.name,
+            "file": p.original_filename,
+            "format": p.reader_format,
+            "read_time": p.read_time.isoformat() if p.read_time else None,
+            "operator": p.operator,
+            "kit_lot": lot,
+            "template": p.template_name,
+            "status": p.status,
+            "verdict": p.verdict,
+            "reasons": p.verdict_reasons or [],
+        }
         for p, lot in rows
     ]
 
 
 def plate_wells(session: Session, *, plate_id: int) -> pd.DataFrame:
     """Wells of one plate with corrected OD and back-calculated concentration."""
-    stmt = select(Well.position, Well.row, Well.col, Well.role, Well.level, Well.nominal, Well.dilution, Well.sample_code,
-                  Well.od_corrected, Well.conc_pg_ml, Well.masked, Well.mask_reason, Well.flags).where(Well.plate_id == plate_id)
+    stmt = select(
+        Well.position,
+        Well.row,
+        Well.col,
+        Well.role,
+        Well.level,
+        Well.nominal,
+        Well.dilution,
+        Well.sample_code,
+        Well.od_corrected,
+        Well.conc_pg_ml,
+        Well.masked,
+        Well.mask_reason,
+        Well.flags,
+    ).where(Well.plate_id == plate_id)
     return _frame(session, stmt)
 
 
@@ -102,8 +133,19 @@ def plate_curve(session: Session, *, plate_id: int) -> dict | None:
 def plate_results(session: Session, *, plate_id: int) -> pd.DataFrame:
     """Replicate-group results of one plate (its current fit)."""
     stmt = (
-        select(Result.role, Result.name, Result.dilution, Result.n_replicates, Result.mean_od, Result.cv_pct,
-               Result.conc_pg_ml, Result.censoring, Result.nominal_pg_ml, Result.recovery_pct, Result.flags)
+        select(
+            Result.role,
+            Result.name,
+            Result.dilution,
+            Result.n_replicates,
+            Result.mean_od,
+            Result.cv_pct,
+            Result.conc_pg_ml,
+            Result.censoring,
+            Result.nominal_pg_ml,
+            Result.recovery_pct,
+            Result.flags,
+        )
         .join(CurveFit, CurveFit.id == Result.curve_fit_id)
         .where(Result.plate_id == plate_id, CurveFit.is_current.is_(True))
     )
@@ -112,9 +154,19 @@ def plate_results(session: Session, *, plate_id: int) -> pd.DataFrame:
 
 def plate_violations(session: Session, *, plate_id: int) -> pd.DataFrame:
     """Westgard violations this plate completed (rule, severity, metric, level, the plates and values of the window)."""
-    stmt = (select(QcViolation.rule, QcViolation.severity, QcViolation.metric, QcViolation.level, QcViolation.plate_ids,
-                   QcViolation.values, QcViolation.z)
-            .where(QcViolation.plate_id == plate_id).order_by(QcViolation.id))
+    stmt = (
+        select(
+            QcViolation.rule,
+            QcViolation.severity,
+            QcViolation.metric,
+            QcViolation.level,
+            QcViolation.plate_ids,
+            QcViolation.values,
+            QcViolation.z,
+        )
+        .where(QcViolation.plate_id == plate_id)
+        .order_by(QcViolation.id)
+    )
     return _frame(session, stmt)
 
 
@@ -125,19 +177,34 @@ def approved_count(session: Session) -> int:
 
 def approved_kit_lots(session: Session) -> list[str]:
     """Kit lots of the approved plates (the reference lots a correction can use)."""
-    stmt = (select(KitLot.lot).distinct().join(Plate, Plate.kit_lot_id == KitLot.id)
-            .where(Plate.status == "approved").order_by(KitLot.lot))
+    stmt = select(KitLot.lot).distinct().join(Plate, Plate.kit_lot_id == KitLot.id).where(Plate.status == "approved").order_by(KitLot.lot)
     return list(session.connection().execute(stmt).scalars().all())
 
 
 # --- audit trail --------------------------------------------------------------------------------------------------
 
 
-def audit_events(session: Session, *, actors: Sequence[str] = (), actions: Sequence[str] = (),
-                 since: datetime | None = None, until: datetime | None = None, limit: int = 500) -> pd.DataFrame:
+def audit_events(
+    session: Session,
+    *,
+    actors: Sequence[str] = (),
+    actions: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
     """Audit events, newest first, filtered in SQL (actor, action and at are indexed)."""
-    stmt = select(AuditEvent.id, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.entity, AuditEvent.entity_id,
-                  AuditEvent.detail, AuditEvent.before, AuditEvent.after)
+    stmt = select(
+        AuditEvent.id,
+        AuditEvent.at,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.entity,
+        AuditEvent.entity_id,
+        AuditEvent.detail,
+        AuditEvent.before,
+        AuditEvent.after,
+    )
     if actors:
         stmt = stmt.where(AuditEvent.actor.in_(list(actors)))
     if actions:
@@ -170,13 +237,24 @@ def cohort_values(session: Session, *, correction: int | None = None) -> pd.Data
     """Approved plates' sample results with the few columns the Cohort page plots (one narrow query), their season,
     and the batch-corrected value of run `correction` (None: no corrected column values)."""
     stmt = (
-        select(Result.plate_id, Result.name.label("sample_id"), Result.conc_pg_ml.label("bdnf_pg_ml"),
-               CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"), Result.censoring, Sample.sample_type,
-               Sample.collected_at, Site.hemisphere.label("_hemisphere"), Subject.sex, Sample.platelet_count)
+        select(
+            Result.plate_id,
+            Result.name.label("sample_id"),
+            Result.conc_pg_ml.label("bdnf_pg_ml"),
+            CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"),
+            Result.censoring,
+            Sample.sample_type,
+            Sample.collected_at,
+            Site.hemisphere.label("_hemisphere"),
+            Subject.sex,
+            Sample.platelet_count,
+        )
         .join(Plate, Plate.id == Result.plate_id)
-        .join(CorrectedResult, sa.and_(CorrectedResult.result_id == Result.id,
-                                       CorrectedResult.run_id == (correction if correction is not None else -1)),
-              isouter=True)
+        .join(
+            CorrectedResult,
+            sa.and_(CorrectedResult.result_id == Result.id, CorrectedResult.run_id == (correction if correction is not None else -1)),
+            isouter=True,
+        )
         .join(CurveFit, sa.and_(CurveFit.id == Result.curve_fit_id, CurveFit.is_current.is_(True)))
         .join(Sample, Sample.id == Result.sample_id, isouter=True)
         .join(Subject, Subject.id == Sample.subject_id, isouter=True)
@@ -184,13 +262,13 @@ def cohort_values(session: Session, *, correction: int | None = None) -> pd.Data
         .where(Result.role == "sample", Plate.status == "approved")
     )
     df = _frame(session, stmt)
-    df["season"] = samples.seasons_of(pd.to_datetime(df.pop("collected_at")), df.pop("_hemisphere"),
-                                      samples.season_convention())
+    df["season"] = samples.seasons_of(pd.to_datetime(df.pop("collected_at")), df.pop("_hemisphere"), samples.season_convention())
     return df
 
 
-def export_overview(session: Session, *, filters: ExportFilters, wide: bool, preview_rows: int = 200,
-                    correction: int | None = None) -> dict:
+def export_overview(
+    session: Session, *, filters: ExportFilters, wide: bool, preview_rows: int = 200, correction: int | None = None
+) -> dict:
     """What the Export page shows before anything is downloaded: row and plate counts, the first rows (read from the
     streamed export, not the whole table), the dictionary and the batch-correction run named in the provenance."""
     from labdb import export
@@ -205,9 +283,13 @@ def export_overview(session: Session, *, filters: ExportFilters, wide: bool, pre
                 break
     finally:
         chunks.close()
-    return {"rows": plan.rows, "plates": len(plan.plates), "preview": preview,
-            "dictionary": export.dictionary_frame(plan.columns),
-            "batch_correction": plan.provenance.get("batch_correction", "")}
+    return {
+        "rows": plan.rows,
+        "plates": len(plan.plates),
+        "preview": preview,
+        "dictionary": export.dictionary_frame(plan.columns),
+        "batch_correction": plan.provenance.get("batch_correction", ""),
+    }
 
 
 # --- run QC -------------------------------------------------------------------------------------------------------
@@ -216,8 +298,18 @@ def export_overview(session: Session, *, filters: ExportFilters, wide: bool, pre
 def qc_guide_sets(session: Session) -> pd.DataFrame:
     """Stored guide sets with their kit lot name (open and closed)."""
     stmt = (
-        select(KitLot.lot, QcGuideSet.metric, QcGuideSet.level, QcGuideSet.mean, QcGuideSet.sd, QcGuideSet.n,
-               QcGuideSet.source, QcGuideSet.created_by, QcGuideSet.closed_at, QcGuideSet.applies_until)
+        select(
+            KitLot.lot,
+            QcGuideSet.metric,
+            QcGuideSet.level,
+            QcGuideSet.mean,
+            QcGuideSet.sd,
+            QcGuideSet.n,
+            QcGuideSet.source,
+            QcGuideSet.created_by,
+            QcGuideSet.closed_at,
+            QcGuideSet.applies_until,
+        )
         .join(KitLot, KitLot.id == QcGuideSet.kit_lot_id)
         .order_by(KitLot.lot, QcGuideSet.metric, QcGuideSet.level, QcGuideSet.id)
     )
@@ -227,8 +319,17 @@ def qc_guide_sets(session: Session) -> pd.DataFrame:
 def qc_violations(session: Session) -> pd.DataFrame:
     """Stored Westgard violations with the kit lot and plate names."""
     stmt = (
-        select(KitLot.lot, QcViolation.rule, QcViolation.severity, QcViolation.metric, QcViolation.level,
-               QcViolation.plate_id, Plate.name.label("plate"), QcViolation.plate_ids, QcViolation.values)
+        select(
+            KitLot.lot,
+            QcViolation.rule,
+            QcViolation.severity,
+            QcViolation.metric,
+            QcViolation.level,
+            QcViolation.plate_id,
+            Plate.name.label("plate"),
+            QcViolation.plate_ids,
+            QcViolation.values,
+        )
         .join(KitLot, KitLot.id == QcViolation.kit_lot_id)
         .join(Plate, Plate.id == QcViolation.plate_id)
         .order_by(QcViolation.id)
@@ -241,9 +342,15 @@ def qc_violations(session: Session) -> pd.DataFrame:
 
 def correction_runs(session: Session) -> pd.DataFrame:
     """Stored batch-correction runs (versions), newest first: the list only, no diagnostics or values."""
-    stmt = select(CorrectionRun.id.label("version"), CorrectionRun.method, CorrectionRun.n_plates.label("plates"),
-                  CorrectionRun.n_values.label("values"), CorrectionRun.override, CorrectionRun.created_by,
-                  CorrectionRun.created_at).order_by(CorrectionRun.id.desc())
+    stmt = select(
+        CorrectionRun.id.label("version"),
+        CorrectionRun.method,
+        CorrectionRun.n_plates.label("plates"),
+        CorrectionRun.n_values.label("values"),
+        CorrectionRun.override,
+        CorrectionRun.created_by,
+        CorrectionRun.created_at,
+    ).order_by(CorrectionRun.id.desc())
     return _frame(session, stmt)
 
 
@@ -255,8 +362,19 @@ def correction_run(session: Session, *, version: int) -> dict | None:
     run = session.get(CorrectionRun, version)
     if run is None:
         return None
-    return {"version": run.id, "method": run.method, "options": run.options or {}, "fitted": run.fitted or {},
-            "plates": run.n_plates, "values": run.n_values, "override": run.override,
-            "override_reason": run.override_reason, "warnings": list(run.warnings or []),
-            "diagnostics": run.diagnostics or {}, "created_by": run.created_by, "created_at": run.created_at,
-            "labdb_version": run.labdb_version, "stale": correction_runs.staleness(session, run)}
+    return {
+        "version": run.id,
+        "method": run.method,
+        "options": run.options or {},
+        "fitted": run.fitted or {},
+        "plates": run.n_plates,
+        "values": run.n_values,
+        "override": run.override,
+        "override_reason": run.override_reason,
+        "warnings": list(run.warnings or []),
+        "diagnostics": run.diagnostics or {},
+        "created_by": run.created_by,
+        "created_at": run.created_at,
+        "labdb_version": run.labdb_version,
+        "stale": correction_runs.staleness(session, run),
+    }

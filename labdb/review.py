@@ -36,16 +36,16 @@ def decide(session: Session, ids: list[int], decision: str, by: str, reason: str
     plates = _plates(session, ids)
     for plate in plates:
         if decision == "approved" and plate.verdict != "pass" and not (reason or "").strip():
-            raise InputError(
-                f"plate {plate.id} ({plate.name}) failed acceptance; approving it needs a written reason (--reason TEXT)."
-            )
+            raise InputError(f"plate {plate.id} ({plate.name}) failed acceptance; approving it needs a written reason (--reason TEXT).")
     overrides: dict[int, list[dict]] = {}
     if decision == "approved":
         runqc.reevaluate(session)
         overrides = runqc.rejecting_violations(session, [p.id for p in plates if p.status != "approved"])
         for plate in plates:
             if overrides.get(plate.id) and not (reason or "").strip():
-                rules = ", ".join(sorted({f"{v['rule']} on {v['metric']}" + (f" {v['level']}" if v["level"] else "") for v in overrides[plate.id]}))
+                rules = ", ".join(
+                    sorted({f"{v['rule']} on {v['metric']}" + (f" {v['level']}" if v["level"] else "") for v in overrides[plate.id]})
+                )
                 raise InputError(
                     f"plate {plate.id} ({plate.name}) breaks Westgard rules ({rules}); approving it needs a PI's written "
                     "override (--reason TEXT). See `labdb qc report`."
@@ -66,8 +66,14 @@ def decide(session: Session, ids: list[int], decision: str, by: str, reason: str
             after["westgard_override"] = overrides[plate.id]
             detail += f"; Westgard override: {reason}"
         audit.record(
-            session, by, "plate.approve" if decision == "approved" else "plate.reject", "plate", plate.id,
-            before=before, after=after, detail=detail,
+            session,
+            by,
+            "plate.approve" if decision == "approved" else "plate.reject",
+            "plate",
+            plate.id,
+            before=before,
+            after=after,
+            detail=detail,
         )
         changed.append(plate)
     session.flush()

@@ -37,8 +37,7 @@ def metric_values(session: Session) -> pd.DataFrame:
     """One row per plate, metric and level (control level / pool name; '' where none) of approved and
     evaluated plates with a kit lot, from their current fit, in run (read time) order."""
     rows = session.exec(
-        select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id)
-        .where(Plate.status.in_(JUDGED_STATUSES))
+        select(Plate, KitLot.lot).join(KitLot, KitLot.id == Plate.kit_lot_id).where(Plate.status.in_(JUDGED_STATUSES))
     ).all()
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
@@ -57,11 +56,16 @@ def metric_values(session: Session) -> pd.DataFrame:
         add(fit.plate_id, "curve_b", "", params.get("b"))
         add(fit.plate_id, "lloq", "", fit.lloq_pg_ml)
         add(fit.plate_id, "uloq", "", fit.uloq_pg_ml)
-    results = session.exec(select(Result).where(Result.curve_fit_id.in_([f.id for f in fits]), Result.role.in_(("control", "bridge")))).all()
+    results = session.exec(
+        select(Result).where(Result.curve_fit_id.in_([f.id for f in fits]), Result.role.in_(("control", "bridge")))
+    ).all()
     for r in results:
         add(r.plate_id, "control_conc" if r.role == "control" else "bridge_conc", r.name, r.conc_pg_ml)
-    wells = session.exec(select(Well.plate_id, Well.role, Well.nominal, Well.od_corrected).where(
-        Well.plate_id.in_(ids), Well.role.in_(("blank", "standard")), Well.masked.is_(False))).all()
+    wells = session.exec(
+        select(Well.plate_id, Well.role, Well.nominal, Well.od_corrected).where(
+            Well.plate_id.in_(ids), Well.role.in_(("blank", "standard")), Well.masked.is_(False)
+        )
+    ).all()
     w = pd.DataFrame(wells, columns=["plate_id", "role", "nominal", "od"]).dropna(subset=["od"])
     for pid, od in w[w["role"] == "blank"].groupby("plate_id")["od"].mean().items():
         add(int(pid), "blank_od", "", od)
@@ -72,11 +76,12 @@ def metric_values(session: Session) -> pd.DataFrame:
     if not records:
         return pd.DataFrame(columns=COLUMNS)
     df = pd.DataFrame(records)
-    meta = pd.DataFrame([
-        {"plate_id": pid, "plate": p.name, "kit_lot_id": p.kit_lot_id, "lot": lot, "status": p.status,
-         "run_order": run_order(p)}
-        for pid, (p, lot) in plates.items()
-    ])
+    meta = pd.DataFrame(
+        [
+            {"plate_id": pid, "plate": p.name, "kit_lot_id": p.kit_lot_id, "lot": lot, "status": p.status, "run_order": run_order(p)}
+            for pid, (p, lot) in plates.items()
+        ]
+    )
     df = df.merge(meta, on="plate_id")
     df["run_order"] = pd.to_datetime(df["run_order"])
     return df.sort_values(["run_order", "plate_id", "metric", "level"], kind="stable", ignore_index=True)[COLUMNS]
@@ -123,15 +128,35 @@ def reevaluate(session: Session, n: int | None = None, actor: str = "labdb") -> 
                 state = "building" if len(head) < n else "no_sd"
                 status.append({"metric": key[0], "kit_lot_id": key[1], "level": key[2], "state": state, "n": len(head), "needed": n})
                 continue
-            active = QcGuideSet(metric=key[0], kit_lot_id=int(key[1]), level=key[2] or None, mean=float(head["value"].mean()), sd=sd,
-                                n=len(head), source="first_n", plate_ids=[int(i) for i in head["plate_id"]], created_by=actor)
+            active = QcGuideSet(
+                metric=key[0],
+                kit_lot_id=int(key[1]),
+                level=key[2] or None,
+                mean=float(head["value"].mean()),
+                sd=sd,
+                n=len(head),
+                source="first_n",
+                plate_ids=[int(i) for i in head["plate_id"]],
+                created_by=actor,
+            )
             session.add(active)
         df.loc[rest.index, "z"] = GuideSet(active.mean, active.sd, active.n).z(rest["value"])
         status.append({"metric": key[0], "kit_lot_id": key[1], "level": key[2], "state": "judging", "n": active.n, "needed": n})
     for (metric, lot_id), family in df.groupby(["metric", "kit_lot_id"], sort=True):
         for v in evaluate_rules(family, None, metric).itertuples(index=False):
-            session.add(QcViolation(rule=v.rule, severity=v.severity, metric=metric, kit_lot_id=int(lot_id), level=v.level or None,
-                                    plate_id=int(v.plate_id), plate_ids=[int(i) for i in v.plate_ids], values=list(v.values), z=list(v.z)))
+            session.add(
+                QcViolation(
+                    rule=v.rule,
+                    severity=v.severity,
+                    metric=metric,
+                    kit_lot_id=int(lot_id),
+                    level=v.level or None,
+                    plate_id=int(v.plate_id),
+                    plate_ids=[int(i) for i in v.plate_ids],
+                    values=list(v.values),
+                    z=list(v.z),
+                )
+            )
     session.flush()
     return pd.DataFrame(status, columns=["metric", "kit_lot_id", "level", "state", "n", "needed"])
 
@@ -139,10 +164,13 @@ def reevaluate(session: Session, n: int | None = None, actor: str = "labdb") -> 
 def rejecting_violations(session: Session, plate_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Stored reject-severity violations completed by each of these plates (as plain dicts for the audit trail)."""
     found: dict[int, list[dict[str, Any]]] = {}
-    rows = session.exec(select(QcViolation).where(QcViolation.plate_id.in_(plate_ids), QcViolation.severity == "reject").order_by(QcViolation.id)).all()
+    rows = session.exec(
+        select(QcViolation).where(QcViolation.plate_id.in_(plate_ids), QcViolation.severity == "reject").order_by(QcViolation.id)
+    ).all()
     for v in rows:
         found.setdefault(v.plate_id, []).append(
-            {"rule": v.rule, "metric": v.metric, "level": v.level, "plate_ids": v.plate_ids, "values": v.values})
+            {"rule": v.rule, "metric": v.metric, "level": v.level, "plate_ids": v.plate_ids, "values": v.values}
+        )
     return found
 
 
@@ -190,30 +218,45 @@ def report(session: Session, lot: str | None = None, since: datetime | None = No
         when = times.get(v.plate_id)
         if (lot and lots.get(v.kit_lot_id) != lot) or (since and when is not None and when < since):
             continue
-        violations.append({"plate_id": v.plate_id, "plate": names.get(v.plate_id), "read_time": when.isoformat() if when else None,
-                           "lot": lots.get(v.kit_lot_id), "rule": v.rule, "severity": v.severity, "metric": v.metric,
-                           "level": v.level or "", "plate_ids": v.plate_ids, "values": v.values})
+        violations.append(
+            {
+                "plate_id": v.plate_id,
+                "plate": names.get(v.plate_id),
+                "read_time": when.isoformat() if when else None,
+                "lot": lots.get(v.kit_lot_id),
+                "rule": v.rule,
+                "severity": v.severity,
+                "metric": v.metric,
+                "level": v.level or "",
+                "plate_ids": v.plate_ids,
+                "values": v.values,
+            }
+        )
     violations.sort(key=lambda r: (r["read_time"] or "", r["plate_id"], r["metric"], r["rule"]))
     df = df[df["status"] == "approved"]
     if lot:
         df = df[df["lot"] == lot]
     if since:
         df = df[df["run_order"] >= pd.Timestamp(since)]
-    stats = summary(df, ["lot", "metric", "level"]) if len(df) else pd.DataFrame(columns=["lot", "metric", "level", "n", "mean", "sd", "cv_pct"])
+    stats = (
+        summary(df, ["lot", "metric", "level"])
+        if len(df)
+        else pd.DataFrame(columns=["lot", "metric", "level", "n", "mean", "sd", "cv_pct"])
+    )
     guides["lot"] = guides["kit_lot_id"].map(lots)
     if lot:
         guides = guides[guides["lot"] == lot]
     return {
         "violations": violations,
-        "metrics": [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
-                    for r in stats.astype(object).to_dict("records")],
+        "metrics": [
+            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+            for r in stats.astype(object).to_dict("records")
+        ],
         "guide_sets": guides.drop(columns="kit_lot_id").astype(object).to_dict("records"),
     }
 
 
-def enter_guide_set(
-    session: Session, lot: str, metric: str, level: str | None, mean: float, sd: float, n: int, by: str
-) -> QcGuideSet:
+def enter_guide_set(session: Session, lot: str, metric: str, level: str | None, mean: float, sd: float, n: int, by: str) -> QcGuideSet:
     """A PI's own targets for one metric (and level) of a kit lot; the open guide set they replace is closed."""
     from labdb.core import audit
     from labdb.core.errors import InputError
@@ -230,15 +273,27 @@ def enter_guide_set(
         raise InputError("say who enters the guide set with --by NAME.")
     level = level or None
     latest = max((run_order(p) for p in session.exec(select(Plate).where(Plate.kit_lot_id == kit.id)).all()), default=None)
-    for gs in session.exec(select(QcGuideSet).where(QcGuideSet.kit_lot_id == kit.id, QcGuideSet.metric == metric,
-                                                    QcGuideSet.level == level if level else QcGuideSet.level.is_(None),
-                                                    QcGuideSet.closed_at.is_(None))).all():
+    for gs in session.exec(
+        select(QcGuideSet).where(
+            QcGuideSet.kit_lot_id == kit.id,
+            QcGuideSet.metric == metric,
+            QcGuideSet.level == level if level else QcGuideSet.level.is_(None),
+            QcGuideSet.closed_at.is_(None),
+        )
+    ).all():
         gs.closed_at, gs.closed_by, gs.applies_until = utcnow(), by, latest
         session.add(gs)
-    entered = QcGuideSet(metric=metric, kit_lot_id=kit.id, level=level, mean=float(mean), sd=float(sd), n=int(n),
-                         source="entered", created_by=by)
+    entered = QcGuideSet(
+        metric=metric, kit_lot_id=kit.id, level=level, mean=float(mean), sd=float(sd), n=int(n), source="entered", created_by=by
+    )
     session.add(entered)
     session.flush()
-    audit.record(session, by, "guide_set.enter", "guide_set", entered.id,
-                 after={"lot": lot, "metric": metric, "level": level, "mean": mean, "sd": sd, "n": n})
+    audit.record(
+        session,
+        by,
+        "guide_set.enter",
+        "guide_set",
+        entered.id,
+        after={"lot": lot, "metric": metric, "level": level, "mean": mean, "sd": sd, "n": n},
+    )
     return entered

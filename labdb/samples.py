@@ -87,8 +87,16 @@ def set_site(session: Session, code: str, hemisphere: str, name: str | None, act
         for sample in samples:
             season = season_of(sample.collected_at, hemisphere, convention)
             if season != sample.season:
-                audit.record(session, actor, "sample.update", "sample", sample.code, before={"season": sample.season},
-                             after={"season": season}, detail=f"site {code} moved to the {hemisphere}ern hemisphere")
+                audit.record(
+                    session,
+                    actor,
+                    "sample.update",
+                    "sample",
+                    sample.code,
+                    before={"season": sample.season},
+                    after={"season": season},
+                    detail=f"site {code} moved to the {hemisphere}ern hemisphere",
+                )
                 sample.season = season
         session.flush()
     return site
@@ -107,8 +115,9 @@ def read_manifest(path: Path) -> tuple[bytes, pd.DataFrame]:
         if path.suffix.lower() in (".xlsx", ".xls", ".xlsm", ".ods"):
             df = pd.read_excel(io.BytesIO(data), dtype=str, engine="calamine")
         else:
-            df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None,
-                             engine="python", skip_blank_lines=False)
+            df = pd.read_csv(
+                io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=None, engine="python", skip_blank_lines=False
+            )
     except Exception as exc:
         raise InputError(f"{path.name}: cannot read the manifest ({' '.join(str(exc).split())[:200]}).") from None
     df.columns = [_column_name(c) for c in df.columns]
@@ -116,8 +125,9 @@ def read_manifest(path: Path) -> tuple[bytes, pd.DataFrame]:
     cells = cells[cells.ne("").any(axis=1)]  # blank lines
     cells.index = cells.index + 2
     if cells.empty:
-        raise InputError(f"{path.name}: the manifest has no sample rows (expected a header line with "
-                         f"{', '.join(REQUIRED)} and one line per sample).")
+        raise InputError(
+            f"{path.name}: the manifest has no sample rows (expected a header line with {', '.join(REQUIRED)} and one line per sample)."
+        )
     return data, cells
 
 
@@ -133,8 +143,9 @@ def extra_columns(cells: pd.DataFrame) -> list[str]:
     return [c for c in cells.columns if c not in MANIFEST_COLUMNS]
 
 
-def check_manifest(cells: pd.DataFrame, src: str, sites: Iterable[str] | None = None,
-                   subject_sex: dict[str, str] | None = None) -> pd.DataFrame:
+def check_manifest(
+    cells: pd.DataFrame, src: str, sites: Iterable[str] | None = None, subject_sex: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Typed, normalised manifest; raises one InputError listing every problem (rows numbered as in the file)."""
     try:
         check_manifest_cells(cells, src, None if sites is None else set(sites), subject_sex)
@@ -202,8 +213,9 @@ def import_manifest(session: Session, path: Path, actor: str) -> dict[str, int]:
             sample = Sample(code=rec["sample_id"], subject_id=subject.id, manifest_sha256=raw.sha256, **values)
             session.add(sample)
             session.flush()
-            audit.record(session, actor, "sample.add", "sample", sample.code, after={"subject_id": subject.code, **values},
-                         detail=path.name)
+            audit.record(
+                session, actor, "sample.add", "sample", sample.code, after={"subject_id": subject.code, **values}, detail=path.name
+            )
             counts["added"] += 1
             continue
         before = {k: getattr(sample, k) for k in values}
@@ -316,8 +328,12 @@ def link_samples(session: Session) -> int:
     sample_of_well = select(Sample.id).where(Sample.code == Well.sample_code).scalar_subquery()
     wells = session.execute(
         sa.update(Well)
-        .where(Well.sample_id.is_(None), Well.role == "sample", Well.sample_code.is_not(None),
-               sa.exists().where(Sample.code == Well.sample_code))
+        .where(
+            Well.sample_id.is_(None),
+            Well.role == "sample",
+            Well.sample_code.is_not(None),
+            sa.exists().where(Sample.code == Well.sample_code),
+        )
         .values(sample_id=sample_of_well)
         .execution_options(synchronize_session=False)
     )
@@ -343,8 +359,14 @@ def unmatched(session: Session) -> dict[str, list[dict]]:
         .order_by(Sample.code)
     ).all()
     unmeasured = [
-        {"sample_id": code, "subject_id": subject, "sample_type": stype, "visit": visit,
-         "collected_at": when.isoformat(sep=" ", timespec="minutes") if when else None, "notes": notes}
+        {
+            "sample_id": code,
+            "subject_id": subject,
+            "sample_type": stype,
+            "visit": visit,
+            "collected_at": when.isoformat(sep=" ", timespec="minutes") if when else None,
+            "notes": notes,
+        }
         for code, subject, stype, visit, when, notes in never
     ]
     rows = session.exec(
@@ -359,8 +381,13 @@ def unmatched(session: Session) -> dict[str, list[dict]]:
         entry = unknown.get((code, plate_id))
         if entry is None:
             close = difflib.get_close_matches(code, candidates, n=1, cutoff=0.8)
-            entry = unknown[(code, plate_id)] = {"sample_id": code, "plate_id": plate_id, "plate_name": plate_name,
-                                                 "plate_status": status, "wells": [], "did_you_mean": close[0] if close else None}
+            entry = unknown[(code, plate_id)] = {
+                "sample_id": code,
+                "plate_id": plate_id,
+                "plate_name": plate_name,
+                "plate_status": status,
+                "wells": [],
+                "did_you_mean": close[0] if close else None,
+            }
         entry["wells"].append(position)
     return {"not_in_manifest": list(unknown.values()), "never_measured": unmeasured}
-

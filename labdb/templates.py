@@ -63,9 +63,7 @@ def parse_template(name: str, content: bytes, path: Path | None = None) -> Templ
     if unknown:
         key = sorted(unknown)[0]
         hint = difflib.get_close_matches(key, TEMPLATE_KEYS, n=1)
-        raise InputError(
-            f"{src}: unknown key '{key}' in [template]" + (f"; did you mean '{hint[0]}'?" if hint else ".")
-        )
+        raise InputError(f"{src}: unknown key '{key}' in [template]" + (f"; did you mean '{hint[0]}'?" if hint else "."))
     plate_size = settings.get("plate_size", 96)
     if plate_size not in (96, 384):
         raise InputError(f"{src}: plate_size {plate_size!r} in [template]; use 96 or 384.")
@@ -220,7 +218,9 @@ def _long_map(table: list[list[str]], header: list[str], src: str) -> pd.DataFra
     """The long form: one row per well."""
     missing = [c for c in ("well", "sample_id") if c not in header]
     if missing:
-        raise InputError(f"{src}: plate map needs the columns well and sample_id; missing {', '.join(missing)} (found: {', '.join(header)}).")
+        raise InputError(
+            f"{src}: plate map needs the columns well and sample_id; missing {', '.join(missing)} (found: {', '.join(header)})."
+        )
     start = next(i for i, r in enumerate(table) if any(r)) + 1
     body = [(i + 1, r + [""] * (len(header) - len(r))) for i, r in enumerate(table) if i >= start and any(r)]
     col = {name: header.index(name) for name in header}
@@ -262,7 +262,9 @@ def _grid_map(table: list[list[object]], src: str, sheet: str) -> pd.DataFrame |
             line = table[i + 1 + r] if i + 1 + r < len(table) else []
             letter = cell_text(line[j]).upper() if len(line) > j else ""
             if letter != ROW_LETTERS[r]:
-                raise InputError(f"{src}: {where}line {i + 2 + r}: expected row '{ROW_LETTERS[r]}' of a {n_rows * n_cols}-well grid, found '{letter}'.")
+                raise InputError(
+                    f"{src}: {where}line {i + 2 + r}: expected row '{ROW_LETTERS[r]}' of a {n_rows * n_cols}-well grid, found '{letter}'."
+                )
             for c in range(n_cols):
                 value = cell_text(line[j + 1 + c]) if len(line) > j + 1 + c else ""
                 wells.append(f"{ROW_LETTERS[r]}{c + 1}")
@@ -277,12 +279,12 @@ def apply_plate_map(template: Template, plate_map: PlateMap | None, plate_names:
     if plate_map is not None:
         rows = plate_map.for_plate(*plate_names)
         if rows.empty:
-            raise InputError(
-                f"{src}: plate map {plate_map.filename} has no rows for plate {' / '.join(n for n in plate_names if n)}."
-            )
+            raise InputError(f"{src}: plate map {plate_map.filename} has no rows for plate {' / '.join(n for n in plate_names if n)}.")
         unknown = rows[~rows["well"].isin(layout["well"])]
         if len(unknown):
-            raise InputError(f"{src}: plate map {plate_map.filename} names well(s) {_wells(unknown['well'])} that are not on this {template.plate_size}-well plate.")
+            raise InputError(
+                f"{src}: plate map {plate_map.filename} names well(s) {_wells(unknown['well'])} that are not on this {template.plate_size}-well plate."
+            )
         by_well = rows.set_index("well")
         in_map = layout["well"].isin(by_well.index)
         roles = layout.loc[in_map, ["well", "role"]]

@@ -42,8 +42,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"upload", "mask", "decide", "export", "correct", "manage_users"}),
 }
 
-_DOING = {"upload": "upload reader files", "mask": "mask wells", "decide": "approve or reject plates",
-          "export": "export results", "correct": "run batch corrections", "manage_users": "manage accounts"}
+_DOING = {
+    "upload": "upload reader files",
+    "mask": "mask wells",
+    "decide": "approve or reject plates",
+    "export": "export results",
+    "correct": "run batch corrections",
+    "manage_users": "manage accounts",
+}
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("labdb: no such user")  # verified against for unknown names, so both paths cost the same

@@ -12,8 +12,20 @@ from sqlmodel import Session, select
 from labdb.core.models import CurveFit, Plate, Result
 from labdb.export import neutralise_formulas
 
-COLUMNS = ["sample_id", "reason", "current_dilution", "suggested_dilution", "bdnf_pg_ml", "lloq_pg_ml", "uloq_pg_ml",
-           "cv_pct", "plate_id", "plate_name", "read_time", "note"]
+COLUMNS = [
+    "sample_id",
+    "reason",
+    "current_dilution",
+    "suggested_dilution",
+    "bdnf_pg_ml",
+    "lloq_pg_ml",
+    "uloq_pg_ml",
+    "cv_pct",
+    "plate_id",
+    "plate_name",
+    "read_time",
+    "note",
+]
 
 
 def _step(ratio: float) -> int:
@@ -41,13 +53,22 @@ def worklist(session: Session) -> pd.DataFrame:
     database picks each sample's latest measurement (a window function) and keeps only those that need work, so
     the page and the CLI never read every result. Latest = newest read time; a plate without one counts as newest."""
     ranked = (
-        select(Result.name.label("sample_id"), Result.dilution, Result.conc_pg_ml.label("bdnf_pg_ml"),
-               Result.lloq_pg_ml, Result.uloq_pg_ml, Result.cv_pct, Result.censoring,
-               sa.cast(Result.flags, sa.Text).label("flags"), Plate.id.label("plate_id"),
-               Plate.name.label("plate_name"), Plate.read_time,
-               sa.func.row_number().over(partition_by=Result.name,
-                                         order_by=(Plate.read_time.desc().nulls_first(), Plate.id.desc(), Result.id.desc()))
-               .label("newest"))
+        select(
+            Result.name.label("sample_id"),
+            Result.dilution,
+            Result.conc_pg_ml.label("bdnf_pg_ml"),
+            Result.lloq_pg_ml,
+            Result.uloq_pg_ml,
+            Result.cv_pct,
+            Result.censoring,
+            sa.cast(Result.flags, sa.Text).label("flags"),
+            Plate.id.label("plate_id"),
+            Plate.name.label("plate_name"),
+            Plate.read_time,
+            sa.func.row_number()
+            .over(partition_by=Result.name, order_by=(Plate.read_time.desc().nulls_first(), Plate.id.desc(), Result.id.desc()))
+            .label("newest"),
+        )
         .join(Plate, Plate.id == Result.plate_id)
         .join(CurveFit, CurveFit.id == Result.curve_fit_id)
         .where(Result.role == "sample", CurveFit.is_current.is_(True), Plate.status != "rejected")

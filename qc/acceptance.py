@@ -24,8 +24,24 @@ BLANK_MODES = ("zero_standard", "subtract")
 CONTROL_UNITS = ("well", "mean")
 STANDARD_COLUMNS = ["level", "nominal", "n", "mean_od", "cv_pct", "backcalc", "recovery_pct", "counted", "passed", "reason"]
 RESULT_COLUMNS = [
-    "role", "name", "sample_id", "level", "dilution", "wells", "n_replicates", "mean_od", "sd_od", "cv_pct",
-    "conc_well", "conc", "censoring", "lloq", "uloq", "nominal", "recovery_pct", "flags",
+    "role",
+    "name",
+    "sample_id",
+    "level",
+    "dilution",
+    "wells",
+    "n_replicates",
+    "mean_od",
+    "sd_od",
+    "cv_pct",
+    "conc_well",
+    "conc",
+    "censoring",
+    "lloq",
+    "uloq",
+    "nominal",
+    "recovery_pct",
+    "flags",
 ]
 
 
@@ -125,8 +141,16 @@ def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy(), first_fit
     w["flags"] = _well_flags(w, fit, standards, lloq, uloq, policy)
     out = w.drop(columns=["_valid", "_level", "_sample", "_name"]).set_axis(wells.index)
     return PlateEvaluation(
-        fit=fit, wells=out, standards=standards, results=results, lloq=lloq, uloq=uloq,
-        verdict="fail" if failures else "pass", reasons=failures + warnings, blank_od=blank_od, policy=policy,
+        fit=fit,
+        wells=out,
+        standards=standards,
+        results=results,
+        lloq=lloq,
+        uloq=uloq,
+        verdict="fail" if failures else "pass",
+        reasons=failures + warnings,
+        blank_od=blank_od,
+        policy=policy,
     )
 
 
@@ -224,7 +248,9 @@ def _calibrate(
         )
     bad = counted[~counted["passed"]]
     if fit.converged and len(bad):
-        warnings.append("Failing standard levels: " + "; ".join(f"{lv} ({r})" for lv, r in zip(bad["level"], bad["reason"], strict=True)) + ".")
+        warnings.append(
+            "Failing standard levels: " + "; ".join(f"{lv} ({r})" for lv, r in zip(bad["level"], bad["reason"], strict=True)) + "."
+        )
     return fit, standards, lloq, uloq
 
 
@@ -303,8 +329,18 @@ def _judge_standards(w: pd.DataFrame, fit: CurveFit, policy: QcPolicy) -> pd.Dat
         backcalc = float(back.mean()) if len(back) else float("nan")
         recovery = backcalc / nominal * 100 if nominal > 0 else float("nan")
         counted = bool(nominal > 0 and str(key) not in policy.anchor_levels)
-        rows.append({"level": str(key), "nominal": nominal, "n": len(od), "mean_od": mean_od, "cv_pct": cv,
-                     "backcalc": backcalc, "recovery_pct": recovery, "counted": counted})
+        rows.append(
+            {
+                "level": str(key),
+                "nominal": nominal,
+                "n": len(od),
+                "mean_od": mean_od,
+                "cv_pct": cv,
+                "backcalc": backcalc,
+                "recovery_pct": recovery,
+                "counted": counted,
+            }
+        )
     table = pd.DataFrame(rows, columns=STANDARD_COLUMNS[:-2])
     if table.empty:
         return pd.DataFrame(columns=STANDARD_COLUMNS).astype({"passed": bool, "counted": bool})
@@ -316,9 +352,7 @@ def _judge_standards(w: pd.DataFrame, fit: CurveFit, policy: QcPolicy) -> pd.Dat
     return table[STANDARD_COLUMNS]
 
 
-def standard_levels_pass(
-    nominal: pd.Series, recovery_pct: pd.Series, cv_pct: pd.Series, counted: pd.Series, policy: QcPolicy
-) -> pd.Series:
+def standard_levels_pass(nominal: pd.Series, recovery_pct: pd.Series, cv_pct: pd.Series, counted: pd.Series, policy: QcPolicy) -> pd.Series:
     """Which levels pass: within ±20% (±25% for the lowest and highest levels that reach ±25%), CV within limit."""
     err = (recovery_pct - 100).abs()
     cv_ok = ~(cv_pct > policy.standard_cv_max_pct) | (not policy.standard_cv_fails_level)
@@ -398,14 +432,28 @@ def _results(w: pd.DataFrame, fit: CurveFit, lloq: float, uloq: float, policy: Q
         recovery = conc / nominal * 100 if nominal > 0 else float("nan")
         if role == "control" and len(od) and not abs(recovery - 100) <= policy.control_recovery_pct:
             flags.append("control_out_of_range")
-        rows.append({
-            "role": role, "name": name, "sample_id": next((s for s in g["_sample"] if s), None),
-            "level": next((s for s in g["_level"] if s), None), "dilution": float(dilution),
-            "wells": [str(x) for x in g["well"]], "n_replicates": len(od), "mean_od": mean_od,
-            "sd_od": float(np.std(od, ddof=1)) if len(od) > 1 else float("nan"), "cv_pct": cv,
-            "conc_well": conc_well, "conc": conc, "censoring": censoring, "lloq": lloq * dilution,
-            "uloq": uloq * dilution, "nominal": nominal, "recovery_pct": recovery, "flags": flags,
-        })
+        rows.append(
+            {
+                "role": role,
+                "name": name,
+                "sample_id": next((s for s in g["_sample"] if s), None),
+                "level": next((s for s in g["_level"] if s), None),
+                "dilution": float(dilution),
+                "wells": [str(x) for x in g["well"]],
+                "n_replicates": len(od),
+                "mean_od": mean_od,
+                "sd_od": float(np.std(od, ddof=1)) if len(od) > 1 else float("nan"),
+                "cv_pct": cv,
+                "conc_well": conc_well,
+                "conc": conc,
+                "censoring": censoring,
+                "lloq": lloq * dilution,
+                "uloq": uloq * dilution,
+                "nominal": nominal,
+                "recovery_pct": recovery,
+                "flags": flags,
+            }
+        )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -441,11 +489,15 @@ def _judge_controls(w: pd.DataFrame, results: pd.DataFrame, policy: QcPolicy, fa
 
 def _result_warnings(results: pd.DataFrame, policy: QcPolicy, warnings: list[str]) -> None:
     """Warnings for high replicate CVs, censored results and groups without valid wells."""
+
     def flagged(flag: str) -> pd.Series:
         return results["flags"].map(lambda flags: flag in flags).astype(bool)
 
-    labels = {"control": ("Kit control", policy.control_cv_max_pct), "bridge": ("Bridging pool", policy.bridge_cv_max_pct),
-              "sample": ("Sample", policy.sample_cv_max_pct)}
+    labels = {
+        "control": ("Kit control", policy.control_cv_max_pct),
+        "bridge": ("Bridging pool", policy.bridge_cv_max_pct),
+        "sample": ("Sample", policy.sample_cv_max_pct),
+    }
     for role, (label, limit) in labels.items():
         high = results[results["role"].eq(role) & flagged("cv_high")]
         if len(high):

@@ -37,8 +37,7 @@ _LOG_ZERO = -1e5  # log x of the zero standard: exp(b * (log x - log c)) underfl
 Array = NDArray[np.float64]
 
 
-def fit_curves(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2",
-               all_starts: bool = False) -> list[CurveFit]:
+def fit_curves(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2", all_starts: bool = False) -> list[CurveFit]:
     """Fit each row of y (n_curves, n_points) against the same row of x (or one (n_points,) x for all rows).
 
     model '4pl', '5pl' or 'auto' (per row, `select_model`'s rule). Degenerate rows give failed fits, never errors.
@@ -88,8 +87,7 @@ def _fit_batch(model: CurveModel, weighting: str, x: Array, y: Array, all_starts
     with np.errstate(all="ignore"):
         dev2 = np.where(valid, (y - means.ravel()[flat_level]) ** 2, 0.0)
         if weighting == "1/var":  # the expressions of prepare_data's _weights
-            level_w = 1.0 / (np.bincount(flat_level[valid], weights=dev2[valid], minlength=means.size)
-                             .reshape(means.shape) / (counts - 1))
+            level_w = 1.0 / (np.bincount(flat_level[valid], weights=dev2[valid], minlength=means.size).reshape(means.shape) / (counts - 1))
         else:
             level_w = 1.0 / means ** {"none": 0, "1/y": 1, "1/y2": 2}[weighting]
         level_w = np.where(lev_ok, level_w, 0.0)
@@ -98,7 +96,9 @@ def _fit_batch(model: CurveModel, weighting: str, x: Array, y: Array, all_starts
         steps = np.nan_to_num(np.diff(means, axis=1))
         up, down = np.clip(steps, 0, None).sum(axis=1), np.clip(-steps, 0, None).sum(axis=1)
         doubtful = (
-            (ndata == 0) | np.any(valid & (x < 0), axis=1) | (n_levels < model.min_levels)
+            (ndata == 0)
+            | np.any(valid & (x < 0), axis=1)
+            | (n_levels < model.min_levels)
             | ~(hi_mean - lo_mean > 2e-9 * np.maximum(np.maximum(np.abs(hi_mean), np.abs(lo_mean)), 1e-12))
             | (np.minimum(up, down) > 0.99 * MONOTONE_TOLERANCE * np.maximum(up, down))
             | np.any(lev_ok & ~(np.isfinite(level_w) & (level_w > 0)), axis=1)
@@ -179,8 +179,13 @@ def _solve_batch(model, levels, means, counts, level_w, x, y, valid, scatter, al
         y_lo, y_hi = np.nanmin(yv, axis=1), np.nanmax(yv, axis=1)
         span = np.maximum(y_hi - y_lo, 1e-9 * np.maximum(1.0, np.maximum(np.abs(y_lo), np.abs(y_hi))))
         asym = (y_lo - 10 * span, y_hi + 10 * span)
-        box = {"a": asym, "d": asym, "b": (0.05, 20.0), "g": (0.05, 20.0),
-               "c": (np.nanmin(xpos, axis=1) / 1000, np.nanmax(xpos, axis=1) * 1000)}
+        box = {
+            "a": asym,
+            "d": asym,
+            "b": (0.05, 20.0),
+            "g": (0.05, 20.0),
+            "c": (np.nanmin(xpos, axis=1) / 1000, np.nanmax(xpos, axis=1) * 1000),
+        }
         lo, hi = (np.column_stack([np.broadcast_to(box[q][j], n) for q in model.param_names]) for j in (0, 1))
         lo, hi = np.where(logged, np.log(lo), lo), np.where(logged, np.log(hi), hi)
         starts = _start_params(model, levels, means)
@@ -276,7 +281,8 @@ def _lm(five, theta, lx, swy, sw, scatter, lo, hi):
                 if not keep.any():
                     break
                 th, s, r, lam, nu, rows, lx, swy, sw, scatter, lo, hi, tiny = (
-                    v[keep] for v in (th, s, r, lam, nu, rows, lx, swy, sw, scatter, lo, hi, tiny))
+                    v[keep] for v in (th, s, r, lam, nu, rows, lx, swy, sw, scatter, lo, hi, tiny)
+                )
                 jac = jac[:, keep]
                 hess, grad, damp, held, at_lo, at_hi = (v[..., keep] for v in (hess, grad, damp, held, at_lo, at_hi))
             step = _step(hess, grad, held, lam, damp)
@@ -312,10 +318,10 @@ def _step(hess: Array, grad: Array, held: NDArray[np.bool_], lam, damp: Array) -
     for j in range(p):
         for i in range(j + 1, p):
             f = a[i, j] / a[j, j]
-            a[i, j + 1:] -= f * a[j, j + 1:]
+            a[i, j + 1 :] -= f * a[j, j + 1 :]
             x[i] -= f * x[j]
     for i in range(p - 1, -1, -1):
-        x[i] = (x[i] - np.einsum("jk,jk->k", a[i, i + 1:], x[i + 1:])) / a[i, i]
+        x[i] = (x[i] - np.einsum("jk,jk->k", a[i, i + 1 :], x[i + 1 :])) / a[i, i]
     return x
 
 
@@ -353,8 +359,17 @@ def _build_fits(model, weighting, x, y, valid, w, params, messages) -> list[Curv
     return [  # positional, in CurveFit's field order: a third faster than keywords, which counts at 10,000 fits
         CurveFit(model.name, weighting, prm, se, cv, ok, msg, nd, nd - k, sse_i, r2_i, aic_i)
         for prm, se, cv, ok, msg, nd, sse_i, r2_i, aic_i in zip(
-            _dicts(names, params.tolist()), _dicts(names, se_rows), covars, np.all(np.isfinite(params), axis=1).tolist(),
-            messages.tolist(), ndata.tolist(), sse.tolist(), r2.tolist(), aic.tolist(), strict=True)
+            _dicts(names, params.tolist()),
+            _dicts(names, se_rows),
+            covars,
+            np.all(np.isfinite(params), axis=1).tolist(),
+            messages.tolist(),
+            ndata.tolist(),
+            sse.tolist(),
+            r2.tolist(),
+            aic.tolist(),
+            strict=True,
+        )
     ]
 
 

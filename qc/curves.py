@@ -142,10 +142,7 @@ def prepare_data(model: CurveModel, x: ArrayLike, y: ArrayLike, weighting: str) 
         return f"negative concentration(s) in the standards (e.g. {float(x_arr[x_arr < 0][0]):g}); check the nominal values."
     levels, index = np.unique(x_arr, return_inverse=True)
     if levels.size < model.min_levels:
-        return (
-            f"only {levels.size} distinct concentration level(s); the {model.name.upper()} model "
-            f"needs at least {model.min_levels}."
-        )
+        return f"only {levels.size} distinct concentration level(s); the {model.name.upper()} model needs at least {model.min_levels}."
     means = np.bincount(index, weights=y_arr) / np.bincount(index)
     span = float(np.ptp(means))
     if span <= 1e-9 * max(float(np.max(np.abs(means))), 1e-12):
@@ -266,8 +263,16 @@ def _solve(model: CurveModel, data: CurveData) -> tuple[Array, bool, str]:
         theta0 = np.clip(theta0, lower_t + margin, upper_t - margin)
         with np.errstate(all="ignore"):
             res = least_squares(
-                residuals, theta0, jac=jac, bounds=(lower_t, upper_t), method="trf",
-                x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=2000,
+                residuals,
+                theta0,
+                jac=jac,
+                bounds=(lower_t, upper_t),
+                method="trf",
+                x_scale="jac",
+                ftol=1e-12,
+                xtol=1e-12,
+                gtol=1e-12,
+                max_nfev=2000,
             )
         if not np.isfinite(res.cost):
             continue
@@ -279,17 +284,14 @@ def _solve(model: CurveModel, data: CurveData) -> tuple[Array, bool, str]:
     if best.status <= 0:
         return params, False, f"did not converge: {best.message}"
     at_bound = [
-        name for name, t, lo, hi in zip(model.param_names, best.x, lower_t, upper_t, strict=True)
-        if min(t - lo, hi - t) <= 1e-6 * (hi - lo)
+        name for name, t, lo, hi in zip(model.param_names, best.x, lower_t, upper_t, strict=True) if min(t - lo, hi - t) <= 1e-6 * (hi - lo)
     ]
     if at_bound:
         return params, True, f"converged, but {', '.join(at_bound)} reached the bounds, so the data barely determine them."
     return params, True, "converged."
 
 
-def build_fit(
-    model: CurveModel, weighting: str, data: CurveData, params: Array, converged: bool, message: str
-) -> CurveFit:
+def build_fit(model: CurveModel, weighting: str, data: CurveData, params: Array, converged: bool, message: str) -> CurveFit:
     """Statistics (SSE, R2, AIC, covariance from the weighted Jacobian) around fitted parameters."""
     names = model.param_names
     pred = model.evaluate(data.x, params)

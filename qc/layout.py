@@ -32,8 +32,9 @@ def read_flags(raw_flags: Mapping[str, str] | None, measure: int | None, referen
     return [f"{raw_flags.get(k, 'missing')}_{k}" for k in used if raw_flags.get(k) != "ok"]
 
 
-def apply_lot_nominals(layout: pd.DataFrame, top_standard: float | None = None,
-                       control_nominals: Mapping[str, float] | None = None) -> pd.DataFrame:
+def apply_lot_nominals(
+    layout: pd.DataFrame, top_standard: float | None = None, control_nominals: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """Scale the standards so the top one is the kit lot's `top_standard` (pg/mL) and give controls the lot's
     nominal values per level; the layout is returned unchanged when the lot says neither."""
     if not top_standard and not control_nominals:

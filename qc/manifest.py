@@ -23,23 +23,56 @@ from qc.vocab import SAMPLE_TYPES
 
 SAMPLE_TYPE_SYNONYMS: dict[str, str] = {  # keys as `_key` writes them: lower case, words split by one space
     "serum": "serum",
-    "plasma edta": "plasma_edta", "edta plasma": "plasma_edta", "edta": "plasma_edta",
-    "k2 edta plasma": "plasma_edta", "k3 edta plasma": "plasma_edta", "k2edta plasma": "plasma_edta",
-    "plasma citrate": "plasma_citrate", "citrate plasma": "plasma_citrate", "citrate": "plasma_citrate",
+    "plasma edta": "plasma_edta",
+    "edta plasma": "plasma_edta",
+    "edta": "plasma_edta",
+    "k2 edta plasma": "plasma_edta",
+    "k3 edta plasma": "plasma_edta",
+    "k2edta plasma": "plasma_edta",
+    "plasma citrate": "plasma_citrate",
+    "citrate plasma": "plasma_citrate",
+    "citrate": "plasma_citrate",
     "sodium citrate plasma": "plasma_citrate",
-    "plasma heparin": "plasma_heparin", "heparin plasma": "plasma_heparin", "heparin": "plasma_heparin",
-    "lithium heparin plasma": "plasma_heparin", "li heparin plasma": "plasma_heparin",
-    "platelet poor plasma": "platelet_poor_plasma", "ppp": "platelet_poor_plasma",
+    "plasma heparin": "plasma_heparin",
+    "heparin plasma": "plasma_heparin",
+    "heparin": "plasma_heparin",
+    "lithium heparin plasma": "plasma_heparin",
+    "li heparin plasma": "plasma_heparin",
+    "platelet poor plasma": "platelet_poor_plasma",
+    "ppp": "platelet_poor_plasma",
 }
 MANIFEST_REQUIRED = ("sample_id", "subject_id", "sample_type", "collected_at")
-MANIFEST_NUMBERS = ("age", "platelet_count", "clotting_minutes", "minutes_to_centrifugation", "centrifuge_g",
-                    "storage_days", "freeze_thaw_cycles")
+MANIFEST_NUMBERS = (
+    "age",
+    "platelet_count",
+    "clotting_minutes",
+    "minutes_to_centrifugation",
+    "centrifuge_g",
+    "storage_days",
+    "freeze_thaw_cycles",
+)
 MANIFEST_WHOLE_NUMBERS = ("freeze_thaw_cycles",)
 MANIFEST_YES_NO = ("platelet_poor", "fasting", "exercise_within_24h", "antidepressant", "smoking")
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "site", "visit", "sex", "age", "platelet_count", "platelet_poor",
-                    "clotting_minutes", "minutes_to_centrifugation", "centrifuge_g", "storage_days",
-                    "freeze_thaw_cycles", "fasting", "exercise_within_24h", "antidepressant", "diagnosis", "smoking",
-                    "notes")
+MANIFEST_COLUMNS = (
+    *MANIFEST_REQUIRED,
+    "site",
+    "visit",
+    "sex",
+    "age",
+    "platelet_count",
+    "platelet_poor",
+    "clotting_minutes",
+    "minutes_to_centrifugation",
+    "centrifuge_g",
+    "storage_days",
+    "freeze_thaw_cycles",
+    "fasting",
+    "exercise_within_24h",
+    "antidepressant",
+    "diagnosis",
+    "smoking",
+    "notes",
+)
 PLATELET_RANGE = (10.0, 1500.0)  # 10^9/L; outside this a unit mix-up (10^6/mL is fine, per uL is not) is likelier
 AGE_RANGE = (0.0, 120.0)
 YES = frozenset({"yes", "y", "true", "t", "1"})
@@ -148,8 +181,9 @@ class SampleManifest(pa.DataFrameModel):
         cells = manifest_cells(s)
         return ~(cells.duplicated(keep=False) & cells.ne(""))
 
-    @pa.check("sample_type", name="sample_type_known",
-              error=f"is not a sample type: use {', '.join(SAMPLE_TYPES[:-1])} or {SAMPLE_TYPES[-1]}")
+    @pa.check(
+        "sample_type", name="sample_type_known", error=f"is not a sample type: use {', '.join(SAMPLE_TYPES[:-1])} or {SAMPLE_TYPES[-1]}"
+    )
     def _sample_type(cls, s: pd.Series) -> pd.Series:
         return ~_filled(s) | manifest_sample_type(s).notna()
 
@@ -174,8 +208,11 @@ class SampleManifest(pa.DataFrameModel):
         values = manifest_number(s)
         return values.isna() | (values == values.round())
 
-    @pa.check("platelet_count", name="platelet_count_plausible",
-              error=f"is outside the plausible range {PLATELET_RANGE[0]:g}-{PLATELET_RANGE[1]:g} x10^9/L (check the unit)")
+    @pa.check(
+        "platelet_count",
+        name="platelet_count_plausible",
+        error=f"is outside the plausible range {PLATELET_RANGE[0]:g}-{PLATELET_RANGE[1]:g} x10^9/L (check the unit)",
+    )
     def _platelets(cls, s: pd.Series) -> pd.Series:
         values = manifest_number(s)
         return values.isna() | (values < 0) | values.between(*PLATELET_RANGE)
@@ -211,20 +248,25 @@ def manifest_schema(sites: Collection[str] | None = None, subject_sex: Mapping[s
     schema = copy.deepcopy(SampleManifest.to_schema())  # to_schema() is cached: never change it in place
     if sites is not None:
         known = set(sites)
-        site_check = pa.Check(lambda s: ~_filled(s) | manifest_cells(s).isin(known), name="site_known",
-                              error="is unknown: add it first with `labdb sites add CODE --hemisphere north|south`")
+        site_check = pa.Check(
+            lambda s: ~_filled(s) | manifest_cells(s).isin(known),
+            name="site_known",
+            error="is unknown: add it first with `labdb sites add CODE --hemisphere north|south`",
+        )
         schema = schema.update_column("site", checks=[*schema.columns["site"].checks, site_check])
     if subject_sex:
         recorded = dict(subject_sex)
         schema.checks = [c for c in schema.checks if c.name != "sex_consistent"] + [
-            pa.Check(lambda df: _sex_conflicts(df, recorded).isna(), name="sex_recorded",
-                     error="differs from the sex given for the same subject")
+            pa.Check(
+                lambda df: _sex_conflicts(df, recorded).isna(), name="sex_recorded", error="differs from the sex given for the same subject"
+            )
         ]
     return schema
 
 
-def check_manifest_cells(cells: pd.DataFrame, source: str, sites: Collection[str] | None = None,
-                         subject_sex: Mapping[str, str] | None = None) -> None:
+def check_manifest_cells(
+    cells: pd.DataFrame, source: str, sites: Collection[str] | None = None, subject_sex: Mapping[str, str] | None = None
+) -> None:
     """Validate a manifest's cells (index = line numbers) lazily; SchemaProblems lists every problem by row and column."""
     try:
         manifest_schema(sites, subject_sex).validate(cells, lazy=True)
@@ -232,8 +274,9 @@ def check_manifest_cells(cells: pd.DataFrame, source: str, sites: Collection[str
         raise SchemaProblems(source, manifest_problems(exc.failure_cases, cells, sites, subject_sex)) from None
 
 
-def manifest_problems(cases: pd.DataFrame, cells: pd.DataFrame, sites: Collection[str] | None = None,
-                      subject_sex: Mapping[str, str] | None = None) -> list[str]:
+def manifest_problems(
+    cases: pd.DataFrame, cells: pd.DataFrame, sites: Collection[str] | None = None, subject_sex: Mapping[str, str] | None = None
+) -> list[str]:
     """Pandera failure cases -> 'row 4: platelet_count '-4' is negative: ...' lines, in file order."""
     order = {c: k for k, c in enumerate(cells.columns)}
     keyed = []

@@ -99,7 +99,8 @@ def reads_schema(n_wells: int) -> pa.DataFrameSchema:
     rows, cols = plate_shape(n_wells)
     schema = CanonicalReads.to_schema()
     on_plate = pa.Check(
-        lambda s: _text(s).map(lambda v: is_well(v, n_wells)).astype(bool), name="well_on_plate",
+        lambda s: _text(s).map(lambda v: is_well(v, n_wells)).astype(bool),
+        name="well_on_plate",
         error=f"{ON_PLATE} {n_wells}-well plate (rows A-{ROW_LETTERS[rows - 1]}, columns 1-{cols})",
     )
     return schema.update_column("well", checks=[*schema.columns["well"].checks, on_plate])
@@ -193,9 +194,7 @@ class SchemaProblems(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s): {'; '.join(problems[:MAX_SHOWN])}")
 
 
-def validate(
-    df: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str, first_row: int = 1
-) -> pd.DataFrame:
+def validate(df: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str, first_row: int = 1) -> pd.DataFrame:
     """The validated (coerced) frame, or SchemaProblems listing every problem found (lazy validation).
 
     Rows without a well name are reported as 'row N', counting from `first_row` (2 for a file with a header line).

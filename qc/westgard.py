@@ -90,17 +90,28 @@ def evaluate_rules(values: pd.DataFrame, guide: GuideSet | None = None, metric: 
     def add(rule: str, rows: dict[str, np.ndarray], idx: slice | list[int], level: str) -> None:
         """One violation from positions `idx` of the columns in `rows` (numpy arrays: plain indexing is cheap)."""
         plate, value, zs, order = (rows[c][idx] for c in ("plate_id", "value", "z", "run_order"))
-        found.append({
-            "rule": rule, "severity": SEVERITY[rule], "metric": metric, "level": level,
-            "plate_id": plate[-1], "plate_ids": plate.tolist(),
-            "values": [float(v) for v in value], "z": [float(v) for v in zs],
-            "_order": (order[-1], plate[-1], RULES.index(rule), level),
-        })
+        found.append(
+            {
+                "rule": rule,
+                "severity": SEVERITY[rule],
+                "metric": metric,
+                "level": level,
+                "plate_id": plate[-1],
+                "plate_ids": plate.tolist(),
+                "values": [float(v) for v in value],
+                "z": [float(v) for v in zs],
+                "_order": (order[-1], plate[-1], RULES.index(rule), level),
+            }
+        )
 
     def arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {"plate_id": frame["plate_id"].to_numpy(), "value": frame["value"].to_numpy(dtype=float),
-                "z": frame["z"].to_numpy(dtype=float), "run_order": frame["run_order"].to_numpy(),
-                "level": frame["level"].to_numpy(dtype=object)}
+        return {
+            "plate_id": frame["plate_id"].to_numpy(),
+            "value": frame["value"].to_numpy(dtype=float),
+            "z": frame["z"].to_numpy(dtype=float),
+            "run_order": frame["run_order"].to_numpy(),
+            "level": frame["level"].to_numpy(dtype=object),
+        }
 
     for level, series in df.groupby("level", sort=True):
         rows = arrays(series)
@@ -112,7 +123,7 @@ def evaluate_rules(values: pd.DataFrame, guide: GuideSet | None = None, metric: 
                 add("1-2s", rows, slice(i, i + 1), level)
             for rule, k, limit in _WINDOWS:
                 if i + 1 >= k:
-                    w = z[i + 1 - k: i + 1]
+                    w = z[i + 1 - k : i + 1]
                     if (w > limit).all() or (w < -limit).all():
                         add(rule, rows, slice(i + 1 - k, i + 1), level)
     for _, run in df.groupby("run", sort=False):

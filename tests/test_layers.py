@@ -152,8 +152,7 @@ def test_qc_imports_only_the_numeric_stack_and_itself():
 
 def test_dashboards_never_touch_the_database_layer_directly():
     """Pages call services and labdb.queries: no SQL, so no sqlalchemy or sqlmodel import in dashboards/."""
-    offenders = {str(p.relative_to(REPO)): sorted(imported_modules(p) & {"sqlalchemy", "sqlmodel"})
-                 for p in files_of("dashboards")}
+    offenders = {str(p.relative_to(REPO)): sorted(imported_modules(p) & {"sqlalchemy", "sqlmodel"}) for p in files_of("dashboards")}
     assert not {k: v for k, v in offenders.items() if v}
 
 
@@ -181,15 +180,21 @@ def _declared(extra: str | None = None) -> set[str]:
     return {name for name, owners in provided.items() if any(o.lower().replace("_", "-") in dists for o in owners)}
 
 
-@pytest.mark.parametrize(("packages", "extra"), [(("labdb", "qc", "dashboards", "migrations"), None),
-                                                 (("tests", "bench"), "test")])
+@pytest.mark.parametrize(("packages", "extra"), [(("labdb", "qc", "dashboards", "migrations"), None), (("tests", "bench"), "test")])
 def test_every_imported_package_is_declared(packages, extra):
     """A package the code imports is a dependency in pyproject.toml, so a clean install has it (the product's
     imports in [project.dependencies]; the tests' and benchmarks' also in the `test` extra)."""
     import sys
 
-    ours = {"labdb", "qc", "dashboards", "conftest", "__future__", *(p.stem for p in files_of("tests")),
-            *(p.stem for p in files_of("bench"))}
+    ours = {
+        "labdb",
+        "qc",
+        "dashboards",
+        "conftest",
+        "__future__",
+        *(p.stem for p in files_of("tests")),
+        *(p.stem for p in files_of("bench")),
+    }
     imported = set().union(*(imported_modules(p) for package in packages for p in files_of(package)))
     missing = sorted(imported - set(sys.stdlib_module_names) - ours - _declared(extra))
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"

@@ -54,10 +54,29 @@ def test_explicit_layout_and_one_without_positions_give_the_same_study(study, la
 def test_sites_and_manifest_columns(study):
     assert study.sites.set_index("site_code")["hemisphere"].to_dict() == {"AMS": "north", "SYD": "south"}
     m = study.manifest
-    expected = ["sample_id", "subject_id", "sample_type", "collected_at", "site", "visit", "sex", "age",
-                "platelet_count", "platelet_poor", "clotting_minutes", "minutes_to_centrifugation", "centrifuge_g",
-                "storage_days", "freeze_thaw_cycles", "fasting", "exercise_within_24h", "antidepressant",
-                "diagnosis", "smoking", "notes"]
+    expected = [
+        "sample_id",
+        "subject_id",
+        "sample_type",
+        "collected_at",
+        "site",
+        "visit",
+        "sex",
+        "age",
+        "platelet_count",
+        "platelet_poor",
+        "clotting_minutes",
+        "minutes_to_centrifugation",
+        "centrifuge_g",
+        "storage_days",
+        "freeze_thaw_cycles",
+        "fasting",
+        "exercise_within_24h",
+        "antidepressant",
+        "diagnosis",
+        "smoking",
+        "notes",
+    ]
     assert list(m.columns) == expected
     assert m["sample_id"].is_unique
     assert pd.api.types.is_datetime64_dtype(m["collected_at"]) and m["collected_at"].dt.tz is None
@@ -72,8 +91,9 @@ def test_sites_and_manifest_columns(study):
     assert m.loc[serum, "clotting_minutes"].between(30, 60).all() and m.loc[~serum, "clotting_minutes"].isna().all()
     assert (m["storage_days"] > 0).all()
     assert (m["notes"] == "").mean() > 0.9
-    per_subject = m.groupby("subject_id").agg(n=("sample_id", "size"), types=("sample_type", "nunique"),
-                                              visits=("visit", "nunique"), sites=("site", "nunique"))
+    per_subject = m.groupby("subject_id").agg(
+        n=("sample_id", "size"), types=("sample_type", "nunique"), visits=("visit", "nunique"), sites=("site", "nunique")
+    )
     assert (per_subject["n"] == 4).all() and (per_subject[["types", "visits"]] == 2).all().all()
     assert (per_subject["sites"] == 1).all()
     visits = m.groupby(["subject_id", "visit"])["collected_at"].first().unstack()
@@ -214,8 +234,7 @@ def test_pools_carry_plate_and_lot_effects(study, layout):
         if p.fails_acceptance:
             continue
         a, b, c, d = tp.loc[p.name, ["a", "b", "c", "d"]]
-        net = np.array([p.od[450][ord(w[0]) - 65, int(w[1:]) - 1] - p.od[630][ord(w[0]) - 65, int(w[1:]) - 1]
-                        for w in bp1])
+        net = np.array([p.od[450][ord(w[0]) - 65, int(w[1:]) - 1] - p.od[630][ord(w[0]) - 65, int(w[1:]) - 1] for w in bp1])
         x = c * ((a - d) / (net - d) - 1) ** (1 / b) * 50
         measured.append(np.exp(np.log(x).mean()))
         shifts.append(tp.loc[p.name, "log_shift"])

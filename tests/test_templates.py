@@ -42,8 +42,8 @@ def _template(tmp_path, text: str) -> Path:
         ('[well.A1]\nrole = "standrd"\nnominal = 1.0\n', "did you mean 'standard'"),
         ('[well.A1]\nrole = "standard"\n[well.B2]\nrole = "control"\n', "A1, B2 have no 'nominal'"),
         ('[well.A1]\nrole = "sample"\ndilution = -2\n', "A1 have a dilution that is not a positive number"),
-        ('[template]\nrefernce_nm = 630\n', "did you mean 'reference_nm'"),
-        ('[qc]\nstandard_recovery = 20\n', "[qc]"),
+        ("[template]\nrefernce_nm = 630\n", "did you mean 'reference_nm'"),
+        ("[qc]\nstandard_recovery = 20\n", "[qc]"),
         ('[well.A1\nrole = "x"\n', "not a valid TOML file"),
     ],
 )

@@ -33,12 +33,19 @@ def _migration(revision: str):
 def test_every_stored_word_list_comes_from_the_vocabulary():
     """The models' table of constrained columns uses qc.vocab's own tuples (not copies), and covers every list."""
     expected = {
-        ("raw_file", "kind"): vocab.RAW_FILE_KINDS, ("site", "hemisphere"): vocab.HEMISPHERES,
-        ("subject", "sex"): vocab.SEXES, ("sample", "sample_type"): vocab.SAMPLE_TYPES,
-        ("plate", "status"): vocab.PLATE_STATUSES, ("plate", "verdict"): vocab.VERDICTS, ("well", "role"): vocab.ROLES,
-        ("result", "role"): vocab.RESULT_ROLES, ("result", "censoring"): vocab.CENSORING,
-        ("guide_set", "source"): vocab.GUIDE_SET_SOURCES, ("qc_violation", "severity"): vocab.WESTGARD_SEVERITIES,
-        ("user_account", "role"): vocab.USER_ROLES, ("correction_run", "method"): vocab.CORRECTION_METHODS,
+        ("raw_file", "kind"): vocab.RAW_FILE_KINDS,
+        ("site", "hemisphere"): vocab.HEMISPHERES,
+        ("subject", "sex"): vocab.SEXES,
+        ("sample", "sample_type"): vocab.SAMPLE_TYPES,
+        ("plate", "status"): vocab.PLATE_STATUSES,
+        ("plate", "verdict"): vocab.VERDICTS,
+        ("well", "role"): vocab.ROLES,
+        ("result", "role"): vocab.RESULT_ROLES,
+        ("result", "censoring"): vocab.CENSORING,
+        ("guide_set", "source"): vocab.GUIDE_SET_SOURCES,
+        ("qc_violation", "severity"): vocab.WESTGARD_SEVERITIES,
+        ("user_account", "role"): vocab.USER_ROLES,
+        ("correction_run", "method"): vocab.CORRECTION_METHODS,
     }
     assert models.VOCABULARY.keys() == expected.keys()
     for key, words in expected.items():
@@ -48,8 +55,7 @@ def test_every_stored_word_list_comes_from_the_vocabulary():
 
 def test_models_declare_a_check_for_every_constrained_column():
     for (table, column), words in models.VOCABULARY.items():
-        checks = {c.name: str(c.sqltext) for c in SQLModel.metadata.tables[table].constraints
-                  if isinstance(c, sa.CheckConstraint)}
+        checks = {c.name: str(c.sqltext) for c in SQLModel.metadata.tables[table].constraints if isinstance(c, sa.CheckConstraint)}
         text = checks.get(f"ck_{table}_{column}")
         assert text is not None, f"{table}.{column} has no CHECK in the models"
         assert text == f"{column} IN ({', '.join(repr(w) for w in words)})"
@@ -81,15 +87,33 @@ def test_schemas_and_readers_use_the_vocabulary():
 
     from qc.schemas import CanonicalReads, PlateResults, SchemaProblems, validate
 
-    reads = pd.DataFrame({"well": ["A1"] * len(vocab.READ_FLAGS), "row": "A", "column": 1,
-                          "wavelength_nm": pd.array(range(400, 400 + len(vocab.READ_FLAGS)), dtype="Int64"),
-                          "value": [0.5 if f == "ok" else float("nan") for f in vocab.READ_FLAGS],
-                          "flag": list(vocab.READ_FLAGS)})
+    reads = pd.DataFrame(
+        {
+            "well": ["A1"] * len(vocab.READ_FLAGS),
+            "row": "A",
+            "column": 1,
+            "wavelength_nm": pd.array(range(400, 400 + len(vocab.READ_FLAGS)), dtype="Int64"),
+            "value": [0.5 if f == "ok" else float("nan") for f in vocab.READ_FLAGS],
+            "flag": list(vocab.READ_FLAGS),
+        }
+    )
     validate(reads, CanonicalReads, "reads")
     with pytest.raises(SchemaProblems, match="flag must be one of"):
         validate(reads.assign(flag="saturated", value=float("nan")), CanonicalReads, "reads")
-    results = pd.DataFrame({"role": list(vocab.RESULT_ROLES), "name": "x", "dilution": 1.0, "n_replicates": 2,
-                            "mean_od": 0.5, "cv_pct": 1.0, "conc": 10.0, "censoring": "none", "lloq": 1.0, "uloq": 100.0})
+    results = pd.DataFrame(
+        {
+            "role": list(vocab.RESULT_ROLES),
+            "name": "x",
+            "dilution": 1.0,
+            "n_replicates": 2,
+            "mean_od": 0.5,
+            "cv_pct": 1.0,
+            "conc": 10.0,
+            "censoring": "none",
+            "lloq": 1.0,
+            "uloq": 100.0,
+        }
+    )
     validate(results, PlateResults, "results")
     with pytest.raises(SchemaProblems):
         validate(results.assign(censoring="below"), PlateResults, "results")
@@ -101,9 +125,19 @@ def _one_row(conn, table: str, column: str):
     return key, conn.execute(sa.text(f"SELECT {key} FROM {table} LIMIT 1")).scalar()
 
 
-@pytest.mark.parametrize(("table", "column"), [("well", "role"), ("result", "censoring"), ("result", "role"),
-                                               ("plate", "status"), ("plate", "verdict"), ("sample", "sample_type"),
-                                               ("subject", "sex"), ("site", "hemisphere")])
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("well", "role"),
+        ("result", "censoring"),
+        ("result", "role"),
+        ("plate", "status"),
+        ("plate", "verdict"),
+        ("sample", "sample_type"),
+        ("subject", "sex"),
+        ("site", "hemisphere"),
+    ],
+)
 def test_the_database_refuses_a_word_outside_the_vocabulary(db_url, small_study, table, column):
     """On both backends: any vocabulary word is accepted, a word outside it ("wrong", short enough for every column) is refused and nothing changes."""
     from labdb.core.db import session_scope
@@ -135,8 +169,10 @@ def test_the_database_refuses_a_word_outside_the_vocabulary(db_url, small_study,
 def test_the_database_refuses_a_bad_word_on_insert(db_url):
     """Inserts are held to the vocabulary as well as updates (raw_file: the kind of an uploaded file)."""
     engine = get_engine(db_url)
-    insert = sa.text("INSERT INTO raw_file (sha256, kind, original_name, size_bytes, content, stored_at, stored_by) "
-                     "VALUES (:s, :k, 'x.txt', 1, :c, CURRENT_TIMESTAMP, 't')")
+    insert = sa.text(
+        "INSERT INTO raw_file (sha256, kind, original_name, size_bytes, content, stored_at, stored_by) "
+        "VALUES (:s, :k, 'x.txt', 1, :c, CURRENT_TIMESTAMP, 't')"
+    )
     with engine.begin() as conn:
         conn.execute(insert, {"s": "a" * 64, "k": "manifest", "c": b"x"})
     with pytest.raises(sa.exc.IntegrityError, match="kind"), engine.begin() as conn:

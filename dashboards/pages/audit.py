@@ -22,9 +22,14 @@ what = cols[1].multiselect("Action", actions, key="audit_actions")
 since = cols[2].date_input("From", value=None, key="audit_since")
 until = cols[3].date_input("Until", value=None, key="audit_until")
 limit = st.number_input("Show at most", min_value=10, max_value=10_000, value=500, step=100, key="audit_limit")
-events = data.audit_events(url, tuple(who), tuple(what),
-                           datetime.combine(since, time.min) if since else None,
-                           datetime.combine(until, time.max) if until else None, int(limit))
+events = data.audit_events(
+    url,
+    tuple(who),
+    tuple(what),
+    datetime.combine(since, time.min) if since else None,
+    datetime.combine(until, time.max) if until else None,
+    int(limit),
+)
 if events.empty:
     st.info("No events match these filters.")
     st.stop()

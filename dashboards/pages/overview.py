@@ -25,8 +25,10 @@ violations = data.qc_violations(url)
 waiting = set(plates.loc[plates["status"] == "evaluated", "id"])
 breaking = sorted(set(violations.loc[violations["severity"] == "reject", "plate_id"]) & waiting)
 if breaking:
-    st.warning(f"{len(breaking)} plate(s) awaiting review break rejecting Westgard rules: "
-               f"{', '.join(map(str, breaking[:10]))}{' ...' if len(breaking) > 10 else ''} (see Plate review and Run QC).")
+    st.warning(
+        f"{len(breaking)} plate(s) awaiting review break rejecting Westgard rules: "
+        f"{', '.join(map(str, breaking[:10]))}{' ...' if len(breaking) > 10 else ''} (see Plate review and Run QC)."
+    )
 runs = data.correction_runs(url)
 approved = int(counts.get("approved", 0))
 if runs.empty:
@@ -35,10 +37,12 @@ else:
     latest = data.correction_run(url, int(runs["version"].iloc[0]))
     stale = latest["stale"]
     behind = len(stale["not_in_run"]) + len(stale["refitted"]) + len(stale["no_longer_approved"])
-    text = (f"Batch correction version {latest['version']} ({latest['method']}) covers {latest['plates']} plate(s)")
+    text = f"Batch correction version {latest['version']} ({latest['method']}) covers {latest['plates']} plate(s)"
     if behind:
-        st.warning(f"{text}; {len(stale['not_in_run'])} approved plate(s) are not in it and {len(stale['refitted'])} were "
-                   "refitted since: run a new correction (Batch effects page or `labdb batch correct`).")
+        st.warning(
+            f"{text}; {len(stale['not_in_run'])} approved plate(s) are not in it and {len(stale['refitted'])} were "
+            "refitted since: run a new correction (Batch effects page or `labdb batch correct`)."
+        )
     else:
         st.success(f"{text}: every approved plate, as it is now.")
 if not breaking and not waiting:

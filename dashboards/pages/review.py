@@ -45,11 +45,14 @@ with left:
         nominal = wells.loc[wells["role"] == "standard", "nominal"]
         grid = np.geomspace(max(nominal.min() / 2, 1e-3), nominal.max() * 2, 200)
         line = pd.DataFrame({"conc": grid, "od": predict_params(curve["model"], curve["params"], grid)})
-        st.altair_chart(charts.curve_chart(wells, line, curve.get("lloq_pg_ml"), curve.get("uloq_pg_ml")), width="stretch",
-                        key="review_curve")
+        st.altair_chart(
+            charts.curve_chart(wells, line, curve.get("lloq_pg_ml"), curve.get("uloq_pg_ml")), width="stretch", key="review_curve"
+        )
         r2 = f"{curve['r2']:.4f}" if curve.get("r2") is not None else "n/a"
-        st.caption(f"{curve['model'].upper()}, weighting {curve['weighting']}, R² {r2}, engine {curve['engine_version']}; "
-                   f"LLOQ {curve.get('lloq_pg_ml')}, ULOQ {curve.get('uloq_pg_ml')} pg/mL")
+        st.caption(
+            f"{curve['model'].upper()}, weighting {curve['weighting']}, R² {r2}, engine {curve['engine_version']}; "
+            f"LLOQ {curve.get('lloq_pg_ml')}, ULOQ {curve.get('uloq_pg_ml')} pg/mL"
+        )
     else:
         st.warning(md(f"No usable curve for this plate: {(curve or {}).get('message', 'not fitted')}"))
 with right:
@@ -74,8 +77,9 @@ else:
 masked = wells[wells["masked"]]
 if not masked.empty:
     st.subheader("Masked wells")
-    st.dataframe(masked[["position", "role", "level", "od_corrected", "mask_reason"]], hide_index=True, width="stretch",
-                 key="review_masked")
+    st.dataframe(
+        masked[["position", "role", "level", "od_corrected", "mask_reason"]], hide_index=True, width="stretch", key="review_masked"
+    )
 st.subheader("Run QC (Westgard)")
 violations = data.plate_violations(url, plate_id)
 if violations.empty:
@@ -83,8 +87,10 @@ if violations.empty:
 else:
     rejecting = violations[violations["severity"] == "reject"]
     if len(rejecting) and plate["status"] != "approved":
-        st.error("This run breaks rejecting Westgard rules (" + ", ".join(sorted(set(rejecting["rule"]))) + "): "
-                 "approving it needs a PI's written override in the comment, which the audit trail records.")
+        st.error(
+            "This run breaks rejecting Westgard rules (" + ", ".join(sorted(set(rejecting["rule"]))) + "): "
+            "approving it needs a PI's written override in the comment, which the audit trail records."
+        )
     st.dataframe(violations, hide_index=True, width="stretch", key="review_violations")
 
 st.subheader("Results")
@@ -119,8 +125,7 @@ if not auth.allowed("decide"):
     st.info("Only a PI or an admin can approve or reject plates.")
     st.stop()
 decision = st.radio("Decision", ["approve", "reject"], key="review_decision", horizontal=True)
-comment = st.text_area("Comment", key="review_comment",
-                       help="Needed to reject, and to approve a plate that failed acceptance.")
+comment = st.text_area("Comment", key="review_comment", help="Needed to reject, and to approve a plate that failed acceptance.")
 if st.button("Record decision", key="review_decide"):
     try:
         with session_scope(url) as session:  # decide_as checks the role in the database right before deciding
@@ -129,6 +134,7 @@ if st.button("Record decision", key="review_decide"):
         st.error(md(exc))
     else:
         data.invalidate()
-        st.session_state[FLASH] = (f"Plate {plate_id} {decision}d by {who}." if changed
-                                   else f"Plate {plate_id} was already {plate['status']}; nothing changed.")
+        st.session_state[FLASH] = (
+            f"Plate {plate_id} {decision}d by {who}." if changed else f"Plate {plate_id} was already {plate['status']}; nothing changed."
+        )
         st.rerun()

@@ -27,8 +27,7 @@ level = right.selectbox("Level / pool", levels, key="qc_level") if len(levels) >
 points = in_lot[(in_lot["metric"] == metric) & (in_lot["level"] == level)]
 
 guides = data.qc_guide_sets(url)
-guide = guides[(guides["lot"] == lot) & (guides["metric"] == metric) & (guides["level"].fillna("") == level)
-               & guides["closed_at"].isna()]
+guide = guides[(guides["lot"] == lot) & (guides["metric"] == metric) & (guides["level"].fillna("") == level) & guides["closed_at"].isna()]
 violations = data.qc_violations(url)
 here = violations[(violations["lot"] == lot) & (violations["metric"] == metric) & (violations["level"].fillna("") == level)]
 mean = float(guide["mean"].iloc[0]) if len(guide) else None
@@ -38,16 +37,21 @@ if mean is None:
     approved = int((points["status"] == "approved").sum())
     st.info(f"Guide set still building: {approved} of {runqc.GUIDE_SET_N} approved plates for this lot; nothing is judged yet.")
 else:
-    st.caption(f"Guide set ({guide['source'].iloc[0]}, n = {int(guide['n'].iloc[0])}): mean {mean:.4g}, SD {sd:.3g}, "
-               f"CV {100 * sd / mean:.1f}%" if mean else "")
+    st.caption(
+        f"Guide set ({guide['source'].iloc[0]}, n = {int(guide['n'].iloc[0])}): mean {mean:.4g}, SD {sd:.3g}, CV {100 * sd / mean:.1f}%"
+        if mean
+        else ""
+    )
 
 st.subheader("Westgard violations")
 if here.empty:
     st.success("No violation for this metric.")
 else:
     st.dataframe(here[["rule", "severity", "plate", "plate_ids", "values"]], hide_index=True, width="stretch", key="qc_violations")
-st.caption(f"{int((violations['severity'] == 'reject').sum())} rejecting and {int((violations['severity'] == 'warning').sum())} "
-           "warning violation(s) stored across all metrics and lots.")
+st.caption(
+    f"{int((violations['severity'] == 'reject').sum())} rejecting and {int((violations['severity'] == 'warning').sum())} "
+    "warning violation(s) stored across all metrics and lots."
+)
 
 st.subheader("Guide sets")
 st.dataframe(guides[guides["lot"] == lot], hide_index=True, width="stretch", key="qc_guide_sets")

@@ -22,8 +22,12 @@ auth.guard("upload")  # role check; also draws the sidebar with the logout butto
 st.title("Upload plate-reader files")
 url = data.database_url()
 
-files = st.file_uploader("Reader files", accept_multiple_files=True, key="upload_files",
-                         help="Exports of the plate reader (Gen5 text, grid CSV/xlsx, ...); one or many.")
+files = st.file_uploader(
+    "Reader files",
+    accept_multiple_files=True,
+    key="upload_files",
+    help="Exports of the plate reader (Gen5 text, grid CSV/xlsx, ...); one or many.",
+)
 bundled = data.templates()
 choice = st.selectbox("Template", [*bundled, UPLOAD_OWN], key="upload_template_choice")
 own_template = None
@@ -69,8 +73,10 @@ with session_scope(url) as session:
 if lot_note:
     st.warning(md(lot_note[0].upper() + lot_note[1:]))
 good = [p for p in previews if p.problem is None and p.duplicate is None]
-st.write(f"{len(previews)} file(s): {len(good)} ready, "
-         f"{sum(p.problem is not None for p in previews)} with problems, {sum(p.duplicate is not None for p in previews)} already stored.")
+st.write(
+    f"{len(previews)} file(s): {len(good)} ready, "
+    f"{sum(p.problem is not None for p in previews)} with problems, {sum(p.duplicate is not None for p in previews)} already stored."
+)
 for i, fp in enumerate(previews):
     with st.expander(md(fp.name), expanded=fp.problem is not None or len(previews) <= 3):
         if fp.problem is not None:
@@ -84,14 +90,17 @@ for i, fp in enumerate(previews):
             st.text(f"Plate {plate.name} · {read} · verdict if stored: {plate.verdict}")
             for reason in plate.reasons:
                 st.text(f"- {reason}")
-            st.altair_chart(charts.plate_heatmap(plate.wells, "od_corrected", "corrected OD"), width="stretch",
-                            key=f"upload_heatmap_{i}_{j}")
+            st.altair_chart(
+                charts.plate_heatmap(plate.wells, "od_corrected", "corrected OD"), width="stretch", key=f"upload_heatmap_{i}_{j}"
+            )
 
 ready = {p.name for p in good}
 read_time = None
 if any(plate.read_time is None for p in good for plate in p.plates):
-    st.caption("Some files do not say when they were read (e.g. generic grids). Give the read time: the Westgard rules "
-               "judge plates in run order, and without it a plate counts as read when it was uploaded.")
+    st.caption(
+        "Some files do not say when they were read (e.g. generic grids). Give the read time: the Westgard rules "
+        "judge plates in run order, and without it a plate counts as read when it was uploaded."
+    )
     cols = st.columns(2)
     day = cols[0].date_input("Read on", value=None, key="upload_read_day")
     clock = cols[1].time_input("at", value=None, key="upload_read_clock")
@@ -101,9 +110,17 @@ if st.button(f"Ingest {len(ready)} file(s)", key="upload_ingest", disabled=not r
     who = auth.current_user().name  # its role is read again in the database before each file is stored (the driver)
     todo = [(n, b) for n, b in pairs if uploads.safe_name(n) in ready]
     bar = st.progress(0.0, text="Storing…")
-    outcome = uploads.ingest(url, todo, template, plate_map, kit_lot or None, operator or None, who,
-                             on_progress=lambda k, name: bar.progress(k / len(todo), text=f"{k}/{len(todo)}: {name}"),
-                             read_time=read_time)
+    outcome = uploads.ingest(
+        url,
+        todo,
+        template,
+        plate_map,
+        kit_lot or None,
+        operator or None,
+        who,
+        on_progress=lambda k, name: bar.progress(k / len(todo), text=f"{k}/{len(todo)}: {name}"),
+        read_time=read_time,
+    )
     data.invalidate()
     st.session_state.pop(PREVIEW, None)
     stored = int((outcome["result"] == "stored").sum())

@@ -16,5 +16,11 @@ if todo.empty:
     st.stop()
 st.caption(f"{len(todo)} sample(s); their latest measurement on a plate that was not rejected needs a repeat.")
 st.dataframe(todo, hide_index=True, width="stretch", key="worklist_table")
-st.download_button("Download the worklist (CSV)", neutralise_formulas(todo).to_csv(index=False).encode(),
-                   file_name="reassay_worklist.csv", mime="text/csv", key="worklist_download", on_click="ignore")
+st.download_button(
+    "Download the worklist (CSV)",
+    neutralise_formulas(todo).to_csv(index=False).encode(),
+    file_name="reassay_worklist.csv",
+    mime="text/csv",
+    key="worklist_download",
+    on_click="ignore",
+)

@@ -12,8 +12,11 @@ import typer
 from labdb.cli import files, plates, qc, results, samples, system, users
 from labdb.cli.batch import batch_app
 
-app = typer.Typer(help="BDNF ELISA lab system: ingest plate-reader files, review QC, export results.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="BDNF ELISA lab system: ingest plate-reader files, review QC, export results.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.command()(system.init)
 app.command()(files.ingest)
 app.command()(files.inspect)
@@ -31,5 +34,3 @@ app.command()(system.dashboard)
 
 def main() -> None:
     app()
-
-

@@ -16,20 +16,25 @@ from labdb.core.db import session_scope
 from labdb.core.errors import LabdbError
 from qc.vocab import CORRECTION_METHODS
 
-batch_app = typer.Typer(help="Batch effects: correct plate and kit-lot shifts (a new version per run), report them.",
-                        no_args_is_help=True)
+batch_app = typer.Typer(help="Batch effects: correct plate and kit-lot shifts (a new version per run), report them.", no_args_is_help=True)
 
 
 @batch_app.command("correct")
 def batch_correct(
     method: Annotated[str, typer.Option("--method", help=f"One of {', '.join(CORRECTION_METHODS)}")] = "bridge",
-    reference_lot: Annotated[str | None, typer.Option("--reference-lot", help="Kit lot the others are moved to "
-                                                      "(bridge: the pool's value on this lot; lot-shift: S = 0)")] = None,
+    reference_lot: Annotated[
+        str | None,
+        typer.Option("--reference-lot", help="Kit lot the others are moved to (bridge: the pool's value on this lot; lot-shift: S = 0)"),
+    ] = None,
     pool: Annotated[str, typer.Option("--pool", help="Bridging pool (bridge method)")] = "BP1",
     check_pool: Annotated[str, typer.Option("--check-pool", help="Independent pool no correction uses: the proof")] = "QC2",
     batch: Annotated[str, typer.Option("--batch", help="combat: plate or kit_lot")] = "plate",
-    override: Annotated[str | None, typer.Option("--override", help="combat/mixed: run although a protected covariate "
-                                                 "is confounded with batch; the reason is recorded")] = None,
+    override: Annotated[
+        str | None,
+        typer.Option(
+            "--override", help="combat/mixed: run although a protected covariate is confounded with batch; the reason is recorded"
+        ),
+    ] = None,
 ) -> None:
     """Correct every approved plate with one method and store the run as a new version (corrected values beside raw)."""
     from labdb.correction import CorrectionOptions, run_correction
@@ -68,9 +73,11 @@ def _check_lines(check: dict) -> list[str]:
     if not before:
         return [f"independent check: pool {check.get('pool')} is on no corrected plate."] if check.get("pool") else []
     ratio = after.get("across_plate_cv", float("nan")) / before.get("within_plate_cv", float("nan"))
-    return [f"independent check ({check['pool']}, used by no correction): across-plate CV "
-            f"{_pct(before.get('across_plate_cv'))} -> {_pct(after.get('across_plate_cv'))}; within-plate CV "
-            f"{_pct(before.get('within_plate_cv'))} (after/within = {ratio:.2f}x)"]
+    return [
+        f"independent check ({check['pool']}, used by no correction): across-plate CV "
+        f"{_pct(before.get('across_plate_cv'))} -> {_pct(after.get('across_plate_cv'))}; within-plate CV "
+        f"{_pct(before.get('within_plate_cv'))} (after/within = {ratio:.2f}x)"
+    ]
 
 
 def _pct(x: Any) -> str:
@@ -95,8 +102,11 @@ def batch_report(
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
     opts = ", ".join(f"{k}={v}" for k, v in (data["options"] or {}).items() if k != "method" and v is not None)
-    out.print(f"correction version {data['version']}: {data['method']} ({opts}) by {data['created_by']} at "
-              f"{data['created_at'][:19]}; {data['plates']} plate(s), {data['values']} corrected value(s)", markup=False)
+    out.print(
+        f"correction version {data['version']}: {data['method']} ({opts}) by {data['created_by']} at "
+        f"{data['created_at'][:19]}; {data['plates']} plate(s), {data['values']} corrected value(s)",
+        markup=False,
+    )
     if data["override"]:
         out.print(f"design check overridden: {data['override_reason']}", markup=False)
     diag = data["diagnostics"]
@@ -104,8 +114,11 @@ def batch_report(
         out.print(line, markup=False)
     rep = diag.get("repeated_samples")
     if rep:
-        out.print(f"repeated samples across plates ({rep.get('n_samples', '?')}): CV {_pct(rep['across_plate_cv_before'])} -> "
-                  f"{_pct(rep['across_plate_cv_after'])}", markup=False)
+        out.print(
+            f"repeated samples across plates ({rep.get('n_samples', '?')}): CV {_pct(rep['across_plate_cv_before'])} -> "
+            f"{_pct(rep['across_plate_cv_after'])}",
+            markup=False,
+        )
     variance = diag.get("variance") or {}
     if variance:
         table = Table("component", "before", "after", title="Variance shares (samples)")
@@ -124,16 +137,20 @@ def batch_report(
     if data["per_lot"]:
         table = Table("kit lot", "plates", "mean shift", "range", title="Shifts (log, subtracted; x = exp(shift))")
         for r in data["per_lot"]:
-            table.add_row(escape(str(r["kit_lot"])), str(r["plates"]), f"{r['mean_shift']:+.3f}",
-                          f"{r['min_shift']:+.3f} .. {r['max_shift']:+.3f}")
+            table.add_row(
+                escape(str(r["kit_lot"])), str(r["plates"]), f"{r['mean_shift']:+.3f}", f"{r['min_shift']:+.3f} .. {r['max_shift']:+.3f}"
+            )
         out.print(table)
     for w in data["warnings"]:
         out.print(f"warning: {w}", markup=False)
     stale = data["stale"]
     if any(stale.values()):
-        out.print(f"out of date: {len(stale['not_in_run'])} approved plate(s) not in this run, "
-                  f"{len(stale['refitted'])} refitted, {len(stale['no_longer_approved'])} no longer approved; "
-                  "run `labdb batch correct` again for a new version.", markup=False)
+        out.print(
+            f"out of date: {len(stale['not_in_run'])} approved plate(s) not in this run, "
+            f"{len(stale['refitted'])} refitted, {len(stale['no_longer_approved'])} no longer approved; "
+            "run `labdb batch correct` again for a new version.",
+            markup=False,
+        )
 
 
 @batch_app.command("list")
@@ -149,6 +166,15 @@ def batch_list() -> None:
         return
     table = Table("version", "method", "plates", "values", "override", "by", "at", "check CV before", "after")
     for r in df.itertuples(index=False):
-        table.add_row(str(r.version), r.method, str(r.plates), str(r.values), "yes" if r.override else "",
-                      escape(r.created_by), str(r.created_at)[:19], _pct(r.check_cv_before), _pct(r.check_cv_after))
+        table.add_row(
+            str(r.version),
+            r.method,
+            str(r.plates),
+            str(r.values),
+            "yes" if r.override else "",
+            escape(r.created_by),
+            str(r.created_at)[:19],
+            _pct(r.check_cv_before),
+            _pct(r.check_cv_after),
+        )
     out.print(table)

@@ -34,8 +34,13 @@ def ingest(
     kit_lot: Annotated[str | None, typer.Option("--kit-lot", help="Kit lot number")] = None,
     operator: Annotated[str | None, typer.Option("--operator", help="Who ran the plates")] = None,
     reader_format: Annotated[str | None, typer.Option("--format", help="Force a reader format instead of detecting it")] = None,
-    read_time: Annotated[str | None, typer.Option("--read-time", help="When the plates were read (YYYY-MM-DD HH:MM), for "
-                                                  "files that do not say, e.g. generic grids; a time in the file wins")] = None,
+    read_time: Annotated[
+        str | None,
+        typer.Option(
+            "--read-time",
+            help="When the plates were read (YYYY-MM-DD HH:MM), for files that do not say, e.g. generic grids; a time in the file wins",
+        ),
+    ] = None,
 ) -> None:
     """Parse, evaluate and store reader exports, one transaction per file."""
     from labdb.export import parse_when
@@ -58,8 +63,14 @@ def ingest(
     if note:
         err.print(f"note: {note}", markup=False)
     failures = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=len(files) < 2 or not err.is_terminal) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=len(files) < 2 or not err.is_terminal,
+    ) as progress:
         task = progress.add_task("ingesting", total=len(files))
         request = IngestRequest(tpl, pmap, kit_lot, operator, when, get_settings().user, reader_format)
         for upload, result in ingest(url, (Upload.from_path(f) for f in files), request):
@@ -101,8 +112,16 @@ def print_plates(console: Console, name: str, fmt: str, plates: list[PlateRead])
     """A human summary: metadata per plate and each read as a grid (flags shown by name)."""
     console.print(f"{name}: {fmt}, {len(plates)} plate(s)", markup=False)
     for plate in plates:
-        meta = ", ".join(f"{k} {v}" for k, v in (("instrument", plate.instrument), ("serial", plate.serial),
-                                                  ("software", plate.software_version), ("read", plate.read_time)) if v)
+        meta = ", ".join(
+            f"{k} {v}"
+            for k, v in (
+                ("instrument", plate.instrument),
+                ("serial", plate.serial),
+                ("software", plate.software_version),
+                ("read", plate.read_time),
+            )
+            if v
+        )
         console.print(f"\nplate '{plate.name}' ({plate.n_wells} wells){': ' + meta if meta else ''}", markup=False)
         n_rows, n_cols = plate_shape(plate.n_wells)
         for wavelength in plate.wavelengths:

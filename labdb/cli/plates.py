@@ -31,7 +31,16 @@ def plates_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         return
     table = Table("id", "name", "file", "read", "operator", "lot", "status", "verdict")
     for r in records:
-        table.add_row(str(r["id"]), r["name"], r["file"], (r["read_time"] or "")[:16], r["operator"] or "", r["kit_lot"] or "", r["status"], r["verdict"] or "")
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            r["file"],
+            (r["read_time"] or "")[:16],
+            r["operator"] or "",
+            r["kit_lot"] or "",
+            r["status"],
+            r["verdict"] or "",
+        )
     out.print(table)
 
 
@@ -74,7 +83,9 @@ def plates_mask(
             verdict, status = plate.verdict, plate.status
     except LabdbError as exc:
         fail(str(exc))
-    out.print(f"plate {plate_id}: {'un' if unmask else ''}masked {', '.join(w.upper() for w in wells)}; refitted, verdict {verdict}, status {status}")
+    out.print(
+        f"plate {plate_id}: {'un' if unmask else ''}masked {', '.join(w.upper() for w in wells)}; refitted, verdict {verdict}, status {status}"
+    )
 
 
 def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: str | None) -> None:

@@ -38,7 +38,9 @@ def qc_close_guide_sets(
 @qc_app.command("enter-guide-set")
 def qc_enter_guide_set(
     lot: Annotated[str, typer.Option("--lot", help="Kit lot")],
-    metric: Annotated[str, typer.Option("--metric", help="control_conc, bridge_conc, blank_od, top_standard_od, curve_c, curve_b, lloq, uloq")],
+    metric: Annotated[
+        str, typer.Option("--metric", help="control_conc, bridge_conc, blank_od, top_standard_od, curve_c, curve_b, lloq, uloq")
+    ],
     mean: Annotated[float, typer.Option("--mean", help="Target mean")],
     sd: Annotated[float, typer.Option("--sd", help="Target SD")],
     level: Annotated[str | None, typer.Option("--level", help="Control level or pool name")] = None,
@@ -87,8 +89,17 @@ def qc_report(
     if data["violations"]:
         table = Table("plate", "read", "lot", "rule", "severity", "metric", "level", "plates", "values", title="Westgard violations")
         for v in data["violations"]:
-            table.add_row(f"{v['plate_id']} {v['plate']}", (v["read_time"] or "")[:16], str(v["lot"]), v["rule"], v["severity"],
-                          v["metric"], v["level"], " ".join(map(str, v["plate_ids"])), " ".join(f"{x:.4g}" for x in v["values"]))
+            table.add_row(
+                f"{v['plate_id']} {v['plate']}",
+                (v["read_time"] or "")[:16],
+                str(v["lot"]),
+                v["rule"],
+                v["severity"],
+                v["metric"],
+                v["level"],
+                " ".join(map(str, v["plate_ids"])),
+                " ".join(f"{x:.4g}" for x in v["values"]),
+            )
         out.print(table)
     else:
         out.print("No Westgard violations.")
@@ -96,6 +107,7 @@ def qc_report(
         out.print("No approved plates yet: approve some with `labdb plates approve`.")
         return
     table = Table("lot", "metric", "level", "n", "mean", "SD", "CV %", title="Metrics of approved plates")
+
     def fmt(x: float | None) -> str:
         return "" if x is None else f"{x:.4g}"
 

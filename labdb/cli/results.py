@@ -15,15 +15,21 @@ from labdb.core.errors import LabdbError
 
 
 def export(
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="FILE.csv, FILE.parquet or FILE.xlsx (--dictionary: .csv or .xlsx)")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="FILE.csv, FILE.parquet or FILE.xlsx (--dictionary: .csv or .xlsx)")
+    ] = None,
     wide: Annotated[bool, typer.Option("--wide", help="One row per subject and visit, a column block per sample type")] = False,
-    dictionary: Annotated[bool, typer.Option("--dictionary", help="Print the data dictionary (or write it to --out) instead of data")] = False,
+    dictionary: Annotated[
+        bool, typer.Option("--dictionary", help="Print the data dictionary (or write it to --out) instead of data")
+    ] = False,
     include_unapproved: Annotated[bool, typer.Option("--include-unapproved", help="Add plates not approved, with their status")] = False,
     sites: Annotated[list[str] | None, typer.Option("--site", "--study", help="Only samples of this site (repeatable)")] = None,
     sample_types: Annotated[list[str] | None, typer.Option("--sample-type", help="Only this sample type (repeatable)")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Collected on or after YYYY-MM-DD[ HH:MM]")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Collected on or before YYYY-MM-DD[ HH:MM] (a date: that whole day)")] = None,
-    correction: Annotated[int | None, typer.Option("--correction", help="Batch-correction version for bdnf_pg_ml_corrected (default: the latest)")] = None,
+    correction: Annotated[
+        int | None, typer.Option("--correction", help="Batch-correction version for bdnf_pg_ml_corrected (default: the latest)")
+    ] = None,
 ) -> None:
     """Export sample results with every manifest column, provenance and a data dictionary (streamed)."""
     from labdb.export import (
@@ -40,7 +46,9 @@ def export(
     url = require_db()
     actor = get_settings().user
     try:
-        filters = ExportFilters(tuple(sites or ()), tuple(sample_types or ()), parse_when(since), parse_when(until, end=True), include_unapproved)
+        filters = ExportFilters(
+            tuple(sites or ()), tuple(sample_types or ()), parse_when(since), parse_when(until, end=True), include_unapproved
+        )
         with session_scope(url) as session:
             if dictionary:
                 table = dictionary_frame(plan_export(session, filters, wide, actor, correction).columns)
@@ -59,7 +67,7 @@ def export(
             rich_table.add_row(row.column, row.type, row.unit, row.meaning)
         out.print(rich_table)
         return
-    note = (f"; {summary.unlinked} row(s) have a sample ID in no manifest (see `labdb samples unmatched`)" if summary.unlinked else "")
+    note = f"; {summary.unlinked} row(s) have a sample ID in no manifest (see `labdb samples unmatched`)" if summary.unlinked else ""
     out.print(f"{out_path}: {summary.rows} rows from {summary.plates} plate(s){note}", markup=False)
 
 

@@ -33,8 +33,11 @@ def samples_import(manifest: Annotated[Path, typer.Argument(help="Sample manifes
         fail(str(exc))
     out.print(f"{manifest.name}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged", markup=False)
     if loose["not_in_manifest"] or loose["never_measured"]:
-        out.print(f"{len(loose['not_in_manifest'])} plate sample ID(s) in no manifest, {len(loose['never_measured'])} "
-                  "sample(s) never measured: see `labdb samples unmatched`", markup=False)
+        out.print(
+            f"{len(loose['not_in_manifest'])} plate sample ID(s) in no manifest, {len(loose['never_measured'])} "
+            "sample(s) never measured: see `labdb samples unmatched`",
+            markup=False,
+        )
 
 
 @samples_app.command("unmatched")
@@ -54,7 +57,9 @@ def samples_unmatched(as_json: Annotated[bool, typer.Option("--json", help="Prin
     if loose["not_in_manifest"]:
         table = Table("sample ID on plate", "plate", "status", "wells", "did you mean", title="On plates, in no manifest")
         for r in loose["not_in_manifest"]:
-            table.add_row(r["sample_id"], f"{r['plate_id']} {r['plate_name']}", r["plate_status"], " ".join(r["wells"]), r["did_you_mean"] or "")
+            table.add_row(
+                r["sample_id"], f"{r['plate_id']} {r['plate_name']}", r["plate_status"], " ".join(r["wells"]), r["did_you_mean"] or ""
+            )
         out.print(table)
     if loose["never_measured"]:
         table = Table("sample ID", "subject", "type", "visit", "collected", "notes", title="In a manifest, never measured")

@@ -49,8 +49,12 @@ def demo(
             table.add_row(a.name, a.role, a.password)
         out.print(table)
     if existing:
-        out.print("demo accounts already exist, passwords unchanged: " + ", ".join(f"{a.name} ({a.role})" for a in existing)
-                  + "; change one with `labdb users passwd NAME`.", markup=False)
+        out.print(
+            "demo accounts already exist, passwords unchanged: "
+            + ", ".join(f"{a.name} ({a.role})" for a in existing)
+            + "; change one with `labdb users passwd NAME`.",
+            markup=False,
+        )
 
 
 def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
@@ -62,6 +66,19 @@ def dashboard(port: Annotated[int, typer.Option(help="Port")] = 8501) -> None:
         fail("the dashboards package is not installed next to labdb.")
     app_file = Path(spec.origin).with_name("app.py")
     env = dict(os.environ, LABDB_DATABASE_URL=require_db())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
     raise typer.Exit(subprocess.call(cmd, env=env))

@@ -93,6 +93,7 @@ class RawFile(SQLModel, table=True):
 
 class Site(SQLModel, table=True):
     """A collection site; its hemisphere decides the season of a collection date."""
+
     __table_args__ = checks("site")
 
     id: int | None = Field(default=None, primary_key=True)
@@ -103,6 +104,7 @@ class Site(SQLModel, table=True):
 
 class Subject(SQLModel, table=True):
     """A study participant."""
+
     __table_args__ = checks("subject")
 
     id: int | None = Field(default=None, primary_key=True)
@@ -113,6 +115,7 @@ class Subject(SQLModel, table=True):
 
 class Sample(SQLModel, table=True):
     """One tube: its pre-analytical and clinical covariates (docs/domain.md section 8)."""
+
     __table_args__ = checks("sample")
 
     id: int | None = Field(default=None, primary_key=True)
@@ -240,6 +243,7 @@ class CurveFit(SQLModel, table=True):
 
 class Result(SQLModel, table=True):
     """One replicate group (sample, control or pool) on one plate: mean OD, concentration, CV, censoring."""
+
     __table_args__ = checks("result")
 
     id: int | None = Field(default=None, primary_key=True)
@@ -319,8 +323,6 @@ class QcViolation(SQLModel, table=True):
     detected_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-
-
 class UserAccount(SQLModel, table=True):
     """A person who logs in to the dashboard: a unique name, one role and an argon2 password hash (never the password)."""
 
@@ -332,8 +334,6 @@ class UserAccount(SQLModel, table=True):
     password_hash: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     password_changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-
-
 
 
 class CorrectionRun(SQLModel, table=True):

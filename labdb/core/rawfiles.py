@@ -26,9 +26,7 @@ def store(session: Session, data: bytes, kind: str, original_name: str, actor: s
     existing = session.get(RawFile, digest)
     if existing is not None:
         return existing
-    row = RawFile(
-        sha256=digest, kind=kind, original_name=original_name, size_bytes=len(data), content=data, stored_by=actor
-    )
+    row = RawFile(sha256=digest, kind=kind, original_name=original_name, size_bytes=len(data), content=data, stored_by=actor)
     session.add(row)
     session.flush()  # rows referencing it may follow in the same flush; no ORM relationship orders them
     return row

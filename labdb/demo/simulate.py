@@ -1,3 +1,5 @@
+# long module: one simulated study (sites, subjects, samples, their effects, plates, reader noise) is one model with one
+# seed; split, the truth the tests check against would be spread over files.
 """Deterministic simulator of a realistic BDNF sandwich-ELISA study: numbers only, no files, no database.
 
 simulate_study() returns two sites, a sample manifest, plates (plate map, raw OD450/OD630, reader flags) and the
@@ -34,12 +36,22 @@ OPERATORS, OPERATOR_P = {"AvD": 0.0, "KM": 0.02, "RP": -0.015}, (0.45, 0.35, 0.2
 POOLS = {"BP1": 32000.0, "QC2": 20000.0}  # true pg/mL, undiluted
 DILUTION = {"serum": 50.0, "plasma_edta": 2.0}
 EFFECTS = {  # additive on natural-log concentration
-    "log_gm_serum": float(np.log(30000.0)), "log_gm_plasma_edta": float(np.log(1200.0)),
-    "season_winter": -0.10, "season_autumn": -0.07, "season_spring": 0.07, "season_summer": 0.10,
-    "sex_female": 0.04, "diagnosis_MDD": -0.13, "antidepressant": 0.07, "age_per_year_over_45": -0.003,
-    "exercise_within_24h": 0.05, "freeze_thaw_per_cycle": -0.03,
-    "serum_per_log_platelets_over_250": 0.5, "plasma_per_log_platelets_over_250": 1.0,
-    "serum_per_clotting_minute_over_45": 0.005, "plasma_per_centrifugation_minute_over_30": 0.003,
+    "log_gm_serum": float(np.log(30000.0)),
+    "log_gm_plasma_edta": float(np.log(1200.0)),
+    "season_winter": -0.10,
+    "season_autumn": -0.07,
+    "season_spring": 0.07,
+    "season_summer": 0.10,
+    "sex_female": 0.04,
+    "diagnosis_MDD": -0.13,
+    "antidepressant": 0.07,
+    "age_per_year_over_45": -0.003,
+    "exercise_within_24h": 0.05,
+    "freeze_thaw_per_cycle": -0.03,
+    "serum_per_log_platelets_over_250": 0.5,
+    "plasma_per_log_platelets_over_250": 1.0,
+    "serum_per_clotting_minute_over_45": 0.005,
+    "plasma_per_centrifugation_minute_over_30": 0.003,
     "plasma_male_per_hour_after_8": -0.03,
 }
 SEASON_BY_MONTH = np.array(["winter"] * 2 + ["spring"] * 3 + ["summer"] * 3 + ["autumn"] * 3 + ["winter"])
@@ -152,19 +164,32 @@ def _samples(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, pd.DataFra
     season = SEASON_BY_MONTH[np.where(site[:, None] == 1, (month0 + 6) % 12, month0)]  # south: six months on
     # samples (n, 2, 2): last axis serum, plasma
     clot = rng.integers(30, 61, (n, 2))
-    centrif = np.stack([clot + rng.integers(0, 6, (n, 2)),
-                        np.clip(np.round(rng.gamma(4, 8, (n, 2))) + 5, 10, 120).astype(int)], 2)
+    centrif = np.stack([clot + rng.integers(0, 6, (n, 2)), np.clip(np.round(rng.gamma(4, 8, (n, 2))) + 5, 10, 120).astype(int)], 2)
     ft = rng.choice(3, size=(n, 2, 2), p=[0.8, 0.15, 0.05])
     e, lp = EFFECTS, np.log(plt / 250.0)
-    common = (np.vectorize(lambda s: e[f"season_{s}"])(season) + e["sex_female"] * female[:, None]
-              + e["diagnosis_MDD"] * mdd[:, None] + e["antidepressant"] * ad + e["exercise_within_24h"] * exercise
-              + e["age_per_year_over_45"] * (age - 45))[:, :, None] + e["freeze_thaw_per_cycle"] * ft
-    serum = (e["log_gm_serum"] + e["serum_per_log_platelets_over_250"] * lp + subj[:, None, 0]
-             + e["serum_per_clotting_minute_over_45"] * (clot - 45) + 0.10 * rng.standard_normal((n, 2)))
-    plasma = (e["log_gm_plasma_edta"] + e["plasma_per_log_platelets_over_250"] * lp + subj[:, None, 1]
-              + e["plasma_per_centrifugation_minute_over_30"] * (centrif[:, :, 1] - 30)
-              + e["plasma_male_per_hour_after_8"] * ~female[:, None] * (minute / 60 - 8)
-              + 0.25 * rng.standard_normal((n, 2)))
+    common = (
+        np.vectorize(lambda s: e[f"season_{s}"])(season)
+        + e["sex_female"] * female[:, None]
+        + e["diagnosis_MDD"] * mdd[:, None]
+        + e["antidepressant"] * ad
+        + e["exercise_within_24h"] * exercise
+        + e["age_per_year_over_45"] * (age - 45)
+    )[:, :, None] + e["freeze_thaw_per_cycle"] * ft
+    serum = (
+        e["log_gm_serum"]
+        + e["serum_per_log_platelets_over_250"] * lp
+        + subj[:, None, 0]
+        + e["serum_per_clotting_minute_over_45"] * (clot - 45)
+        + 0.10 * rng.standard_normal((n, 2))
+    )
+    plasma = (
+        e["log_gm_plasma_edta"]
+        + e["plasma_per_log_platelets_over_250"] * lp
+        + subj[:, None, 1]
+        + e["plasma_per_centrifugation_minute_over_30"] * (centrif[:, :, 1] - 30)
+        + e["plasma_male_per_hour_after_8"] * ~female[:, None] * (minute / 60 - 8)
+        + 0.25 * rng.standard_normal((n, 2))
+    )
     log_conc = (common + np.stack([serum, plasma], 2)).ravel()
 
     def flat(a: np.ndarray) -> np.ndarray:  # subject (n,), visit (n, 2) or type (1, 1, 2) arrays -> one per sample
@@ -172,26 +197,39 @@ def _samples(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, pd.DataFra
         return np.broadcast_to(a.reshape(a.shape + (1,) * (3 - a.ndim)), (n, 2, 2)).ravel()
 
     is_serum = flat(np.array([True, False])[None, None, :])
-    sample_id = np.char.add(np.char.add(flat(subject), flat(np.array(["-V1", "-V2"])[None, :])),
-                            np.where(is_serum, "-S", "-P"))
+    sample_id = np.char.add(np.char.add(flat(subject), flat(np.array(["-V1", "-V2"])[None, :])), np.where(is_serum, "-S", "-P"))
     u = rng.random(4 * n)
-    info = {"sample_id": sample_id, "subject_id": flat(subject),
-            "sample_type": np.where(is_serum, "serum", "plasma_edta"), "site": flat(codes[site]),
-            "visit": flat(np.array(["baseline", "followup"])[None, :])}
-    manifest = pd.DataFrame({
-        **info, "collected_at": (flat(days) * 86400 + flat(minute) * 60).astype("datetime64[s]"),
-        "sex": flat(np.where(female, "F", "M")), "age": flat(age), "platelet_count": flat(plt).astype(int),
-        "platelet_poor": False, "clotting_minutes": pd.array(np.where(is_serum, flat(clot), 0), dtype="Int64"),
-        "minutes_to_centrifugation": centrif.ravel(), "centrifuge_g": flat(np.where(site == 0, 2000, 1500)),
-        "storage_days": 0, "freeze_thaw_cycles": ft.ravel(), "fasting": flat(fasting),
-        "exercise_within_24h": flat(exercise), "antidepressant": flat(ad),
-        "diagnosis": flat(np.where(mdd, "MDD", "control")), "smoking": flat(smoker),
-        "notes": np.where(u < 0.03, np.array(NOTES)[np.minimum((u / 0.0075).astype(int), 3)], ""),
-    })
+    info = {
+        "sample_id": sample_id,
+        "subject_id": flat(subject),
+        "sample_type": np.where(is_serum, "serum", "plasma_edta"),
+        "site": flat(codes[site]),
+        "visit": flat(np.array(["baseline", "followup"])[None, :]),
+    }
+    manifest = pd.DataFrame(
+        {
+            **info,
+            "collected_at": (flat(days) * 86400 + flat(minute) * 60).astype("datetime64[s]"),
+            "sex": flat(np.where(female, "F", "M")),
+            "age": flat(age),
+            "platelet_count": flat(plt).astype(int),
+            "platelet_poor": False,
+            "clotting_minutes": pd.array(np.where(is_serum, flat(clot), 0), dtype="Int64"),
+            "minutes_to_centrifugation": centrif.ravel(),
+            "centrifuge_g": flat(np.where(site == 0, 2000, 1500)),
+            "storage_days": 0,
+            "freeze_thaw_cycles": ft.ravel(),
+            "fasting": flat(fasting),
+            "exercise_within_24h": flat(exercise),
+            "antidepressant": flat(ad),
+            "diagnosis": flat(np.where(mdd, "MDD", "control")),
+            "smoking": flat(smoker),
+            "notes": np.where(u < 0.03, np.array(NOTES)[np.minimum((u / 0.0075).astype(int), 3)], ""),
+        }
+    )
     manifest.loc[~is_serum, "clotting_minutes"] = pd.NA
     manifest.insert(3, "collected_at", manifest.pop("collected_at"))
-    truth = pd.DataFrame({**info, "season": flat(season), "log_conc": log_conc, "true_conc": np.exp(log_conc),
-                          "placed": True})
+    truth = pd.DataFrame({**info, "season": flat(season), "log_conc": log_conc, "true_conc": np.exp(log_conc), "placed": True})
     return manifest, truth
 
 
@@ -199,7 +237,7 @@ def _typo(sample_id: str, taken: set[str]) -> str:
     """Two adjacent digits transposed, giving an id nobody has (else a dropped hyphen)."""
     for i in range(len(sample_id) - 1):
         a, b = sample_id[i], sample_id[i + 1]
-        cand = sample_id[:i] + b + a + sample_id[i + 2:]
+        cand = sample_id[:i] + b + a + sample_id[i + 2 :]
         if a.isdigit() and b.isdigit() and a != b and cand not in taken:
             return cand
     return sample_id.replace("-", "", 1)
@@ -281,18 +319,29 @@ def simulate_study(n_plates: int = 24, seed: int = 0, layout: pd.DataFrame | Non
     manifest["storage_days"] = np.where(first_slot >= 0, read_day[plate_of[first_slot]], read_day.max()) - cday
     manifest.loc[unplaced, "notes"] = rng.choice(UNPLACED_NOTES, n_unplaced)
     tsamp.loc[unplaced, "placed"] = False
-    plates, tplates, placements = _plates(rng, lay, shape, pairs, fail, queue, map_ids, manifest, tsamp,
-                                          read_times, [bubbles, overflows, missings])
+    plates, tplates, placements = _plates(
+        rng, lay, shape, pairs, fail, queue, map_ids, manifest, tsamp, read_times, [bubbles, overflows, missings]
+    )
     lots = pd.DataFrame([{"kit_lot": k, **v, "c": v["c"] * np.exp(v["log_shift"])} for k, v in LOTS.items()])
-    truth = Truth(tsamp, tplates, lots, placements, dict(EFFECTS), dict(POOLS), typos,
-                  [str(ids[i]) for i in reruns], [str(i) for i in ids[unplaced]])
+    truth = Truth(
+        tsamp, tplates, lots, placements, dict(EFFECTS), dict(POOLS), typos, [str(ids[i]) for i in reruns], [str(i) for i in ids[unplaced]]
+    )
     return Study(pd.DataFrame(SITES, columns=["site_code", "name", "hemisphere"]), manifest, plates, truth, layout)
 
 
-def _plates(rng: np.random.Generator, lay: pd.DataFrame, shape: tuple[int, int], pairs: np.ndarray, fail: int,
-            queue: np.ndarray, map_ids: np.ndarray, manifest: pd.DataFrame, tsamp: pd.DataFrame,
-            read_times: list[datetime], defects_at: list[list[tuple[int, int, int]]],
-            ) -> tuple[list[SimPlate], pd.DataFrame, pd.DataFrame]:
+def _plates(
+    rng: np.random.Generator,
+    lay: pd.DataFrame,
+    shape: tuple[int, int],
+    pairs: np.ndarray,
+    fail: int,
+    queue: np.ndarray,
+    map_ids: np.ndarray,
+    manifest: pd.DataFrame,
+    tsamp: pd.DataFrame,
+    read_times: list[datetime],
+    defects_at: list[list[tuple[int, int, int]]],
+) -> tuple[list[SimPlate], pd.DataFrame, pd.DataFrame]:
     """OD450 / OD630 for every plate at once from the per-plate curves, shifts, contents and defects."""
     n, (R, C), spp, P = len(read_times), shape, len(pairs), len(queue)
     lot = (np.arange(n) >= max(1, round(0.4 * n))).astype(int) if n >= 2 else np.zeros(1, int)
@@ -346,18 +395,47 @@ def _plates(rng: np.random.Generator, lay: pd.DataFrame, shape: tuple[int, int],
     defects[fail].append("standard preparation error: tubes S3<->S5 and S4<->S6 mixed up; curve fails acceptance")
 
     names = [f"BDNF-P{i + 1:0{max(3, len(str(n)))}d}" for i in range(n)]
-    placements = pd.DataFrame({"plate": np.array(names)[pl], "well": wells[rows],
-                               "map_sample_id": map_ids[k_slot].astype(str), "sample_id": ids[queue][k_slot],
-                               "dilution": dil[k_slot]})
+    placements = pd.DataFrame(
+        {
+            "plate": np.array(names)[pl],
+            "well": wells[rows],
+            "map_sample_id": map_ids[k_slot].astype(str),
+            "sample_id": ids[queue][k_slot],
+            "dilution": dil[k_slot],
+        }
+    )
     bounds = np.searchsorted(pl, np.arange(n + 1))
     pm_all = placements[["well", "map_sample_id", "dilution"]].rename(columns={"map_sample_id": "sample_id"})
-    plates = [SimPlate(names[i], list(OPERATORS)[op[i]], list(LOTS)[lot[i]], read_times[i], READERS[rd[i]],
-                       pm_all.iloc[bounds[i]:bounds[i + 1]].reset_index(drop=True),
-                       {450: od450[i].reshape(R, C), 630: od630[i].reshape(R, C)}, flags[i], i == fail, defects[i])
-              for i in range(n)]
-    tplates = pd.DataFrame({"plate": names, "kit_lot": np.array(list(LOTS))[lot],
-                            "operator": np.array(list(OPERATORS))[op], "reader": [READERS[i].name for i in rd],
-                            "log_shift_lot": par["log_shift"], "log_shift_operator": s_op, "log_shift_plate": s_plate,
-                            "log_shift": s, "a": a, "b": b, "c": c * np.exp(s), "d": d,
-                            "fails_acceptance": np.arange(n) == fail})
+    plates = [
+        SimPlate(
+            names[i],
+            list(OPERATORS)[op[i]],
+            list(LOTS)[lot[i]],
+            read_times[i],
+            READERS[rd[i]],
+            pm_all.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True),
+            {450: od450[i].reshape(R, C), 630: od630[i].reshape(R, C)},
+            flags[i],
+            i == fail,
+            defects[i],
+        )
+        for i in range(n)
+    ]
+    tplates = pd.DataFrame(
+        {
+            "plate": names,
+            "kit_lot": np.array(list(LOTS))[lot],
+            "operator": np.array(list(OPERATORS))[op],
+            "reader": [READERS[i].name for i in rd],
+            "log_shift_lot": par["log_shift"],
+            "log_shift_operator": s_op,
+            "log_shift_plate": s_plate,
+            "log_shift": s,
+            "a": a,
+            "b": b,
+            "c": c * np.exp(s),
+            "d": d,
+            "fails_acceptance": np.arange(n) == fail,
+        }
+    )
     return plates, tplates, placements

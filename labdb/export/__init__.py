@@ -43,15 +43,24 @@ __all__ = [
 XLSX_MAX_ROWS = 1_000_000  # a sheet holds 1,048,576; beyond this use CSV or Parquet
 
 
-def write_export(session: Session, out: Path, filters: ExportFilters = ExportFilters(), wide: bool = False,
-                 actor: str = "unknown", chunk_rows: int = CHUNK_ROWS, correction_version: int | None = None) -> ExportSummary:
+def write_export(
+    session: Session,
+    out: Path,
+    filters: ExportFilters = ExportFilters(),
+    wide: bool = False,
+    actor: str = "unknown",
+    chunk_rows: int = CHUNK_ROWS,
+    correction_version: int | None = None,
+) -> ExportSummary:
     """Stream the export to CSV or Parquet (xlsx: in memory, three sheets), written to a temporary file and moved
     into place only when complete."""
     out = Path(out)
     suffix = check_out(out)
     plan = plan_export(session, filters, wide, actor, correction_version)
     if suffix == ".xlsx" and plan.rows > XLSX_MAX_ROWS:
-        raise InputError(f"{out.name}: {plan.rows:,} rows are too many for xlsx (at most {XLSX_MAX_ROWS:,}); "
-                         f"export to .csv or .parquet, or narrow it with --site, --sample-type, --since or --until.")
+        raise InputError(
+            f"{out.name}: {plan.rows:,} rows are too many for xlsx (at most {XLSX_MAX_ROWS:,}); "
+            f"export to .csv or .parquet, or narrow it with --site, --sample-type, --since or --until."
+        )
     rows, unlinked = write_file(iter_export(session, plan, chunk_rows), plan, out)
     return ExportSummary(out, rows, len(plan.plates), unlinked)

@@ -44,8 +44,13 @@ IDENTITY = [
     _c("site", "text", "", "Collection site code"),
     _c("collected_at", "timestamp", "local time", "Collection date and time as given in the manifest"),
     _c("collection_time", "text", "HH:MM local", "Time of day of collection; empty when the manifest gave a date only (00:00)"),
-    _c("season", "text", "", "Season of collection from the date and the site's hemisphere (convention: see provenance; "
-                             "meteorological by default, LABDB_SEASONS)"),
+    _c(
+        "season",
+        "text",
+        "",
+        "Season of collection from the date and the site's hemisphere (convention: see provenance; "
+        "meteorological by default, LABDB_SEASONS)",
+    ),
 ]
 MEASUREMENT = [
     _c("plate_id", "integer", "", "Database id of the plate measurement"),
@@ -54,10 +59,19 @@ MEASUREMENT = [
     _c("operator", "text", "", "Who ran the plate"),
     _c("read_time", "timestamp", "local time", "When the reader read the plate"),
     _c("bdnf_pg_ml", "number", "pg/mL", "BDNF concentration in the sample: interpolated on the curve x dilution"),
-    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "After batch (plate/lot) correction by the run in correction_version (method in "
-       "the provenance); empty for censored values, plates outside that run and when no correction run exists"),
-    _c("correction_version", "integer", "", "Batch-correction run (labdb batch report --version N) that produced "
-       "bdnf_pg_ml_corrected; empty when the row is not in it"),
+    _c(
+        "bdnf_pg_ml_corrected",
+        "number",
+        "pg/mL",
+        "After batch (plate/lot) correction by the run in correction_version (method in "
+        "the provenance); empty for censored values, plates outside that run and when no correction run exists",
+    ),
+    _c(
+        "correction_version",
+        "integer",
+        "",
+        "Batch-correction run (labdb batch report --version N) that produced bdnf_pg_ml_corrected; empty when the row is not in it",
+    ),
     _c("censoring", "text", "", _one_of(CENSORING)),
     _c("lloq_pg_ml", "number", "pg/mL", "Lower limit of quantification applied, dilution included"),
     _c("uloq_pg_ml", "number", "pg/mL", "Upper limit of quantification applied, dilution included"),
@@ -98,8 +112,20 @@ LONG_COLUMNS = IDENTITY + MEASUREMENT + MANIFEST + PROVENANCE
 
 # wide: one row per subject and visit
 WIDE_KEYS = ["subject_id", "visit"]
-WIDE_VISIT = ["site", "sex", "age", "collected_at", "collection_time", "season", "platelet_count", "fasting",
-              "exercise_within_24h", "antidepressant", "diagnosis", "smoking"]
+WIDE_VISIT = [
+    "site",
+    "sex",
+    "age",
+    "collected_at",
+    "collection_time",
+    "season",
+    "platelet_count",
+    "fasting",
+    "exercise_within_24h",
+    "antidepressant",
+    "diagnosis",
+    "smoking",
+]
 WIDE_VISIT_NOTE = {
     "collected_at": " (the visit's earliest collection)",
     "collection_time": " (of the visit's earliest collection)",
@@ -108,8 +134,13 @@ WIDE_VISIT_NOTE = {
 WIDE_PER_TYPE = [
     _c("sample_id", "text", "", "Sample ID(s) of this type at this visit, separated by ';'"),
     _c("bdnf_pg_ml", "number", "pg/mL", "BDNF: mean of the in-range measurements, else the latest (censored) one"),
-    _c("bdnf_pg_ml_corrected", "number", "pg/mL", "Batch-corrected BDNF (correction version in the provenance), chosen like "
-       "bdnf_pg_ml; empty when no measurement of it is in the correction run"),
+    _c(
+        "bdnf_pg_ml_corrected",
+        "number",
+        "pg/mL",
+        "Batch-corrected BDNF (correction version in the provenance), chosen like "
+        "bdnf_pg_ml; empty when no measurement of it is in the correction run",
+    ),
     _c("censoring", "text", "", "none when an in-range measurement exists, else the latest one's below_lloq / above_uloq"),
     _c("n_measurements", "integer", "", "Plate measurements of this type at this visit"),
     _c("plate_ids", "text", "", "Plates measured, separated by ';'"),
@@ -135,9 +166,15 @@ def long_columns(extras: dict[str, str] | None = None) -> list[Column]:
 def wide_columns(sample_types: list[str], extras: dict[str, str] | None = None) -> list[Column]:
     """The wide export's columns: subject and visit, visit-level covariates, then a block per sample type."""
     cols = [_BY_NAME[n] for n in WIDE_KEYS]
-    cols += [Column(n, _BY_NAME[n].kind, _BY_NAME[n].unit, _BY_NAME[n].meaning + WIDE_VISIT_NOTE.get(n, " (first non-empty of the visit's samples)"))
-             for n in WIDE_VISIT]
-    cols += [_c(name, "text", "", f"Manifest column '{key}', first non-empty of the visit's samples") for key, name in (extras or {}).items()]
+    cols += [
+        Column(
+            n, _BY_NAME[n].kind, _BY_NAME[n].unit, _BY_NAME[n].meaning + WIDE_VISIT_NOTE.get(n, " (first non-empty of the visit's samples)")
+        )
+        for n in WIDE_VISIT
+    ]
+    cols += [
+        _c(name, "text", "", f"Manifest column '{key}', first non-empty of the visit's samples") for key, name in (extras or {}).items()
+    ]
     for stype in sample_types:
         cols += [Column(f"{c.name}_{stype}", c.kind, c.unit, f"{c.meaning} [{stype}]") for c in WIDE_PER_TYPE]
     return cols

@@ -149,8 +149,13 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def export_frame(session: Session, include_unapproved: bool = False, filters: ExportFilters | None = None,
-                 wide: bool = False, correction_version: int | None = None) -> pd.DataFrame:
+def export_frame(
+    session: Session,
+    include_unapproved: bool = False,
+    filters: ExportFilters | None = None,
+    wide: bool = False,
+    correction_version: int | None = None,
+) -> pd.DataFrame:
     """The whole export as one DataFrame (for small exports, tests and pages; files are written by write_export)."""
     filters = filters or ExportFilters(include_unapproved=include_unapproved)
     plan = plan_export(session, filters, wide, correction_version=correction_version)

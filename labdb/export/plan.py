@@ -44,8 +44,13 @@ class ExportPlan:
     correction: CorrectionRun | None = None  # the run whose corrected values fill bdnf_pg_ml_corrected
 
 
-def plan_export(session: Session, filters: ExportFilters = ExportFilters(), wide: bool = False, actor: str = "unknown",
-                correction_version: int | None = None) -> ExportPlan:
+def plan_export(
+    session: Session,
+    filters: ExportFilters = ExportFilters(),
+    wide: bool = False,
+    actor: str = "unknown",
+    correction_version: int | None = None,
+) -> ExportPlan:
     """Check the filters and find the columns (incl. manifest extras), row count, plates, provenance and the batch
     correction run (`correction_version`, default the latest) whose values fill bdnf_pg_ml_corrected."""
     filters = check_filters(session, filters)
@@ -86,20 +91,51 @@ def _correction_text(run: CorrectionRun | None) -> str:
         return "none (bdnf_pg_ml_corrected is empty; labdb batch correct)"
     options = ", ".join(f"{k}={v}" for k, v in (run.options or {}).items() if k != "method" and v is not None)
     when = run.created_at.isoformat(timespec="seconds") if run.created_at else ""
-    return (f"version {run.id}: {run.method} ({options}) by {run.created_by} at {when}; {run.n_plates} plates"
-            + ("; design check overridden: " + (run.override_reason or "") if run.override else ""))
+    return f"version {run.id}: {run.method} ({options}) by {run.created_by} at {when}; {run.n_plates} plates" + (
+        "; design check overridden: " + (run.override_reason or "") if run.override else ""
+    )
 
 
 def _plates(session: Session, counts: dict[int, int]) -> pd.DataFrame:
     ids = sorted(counts)
-    columns = ["plate_id", "plate_name", "raw_file_name", "raw_file_sha256", "reader_format", "read_time", "kit_lot",
-               "operator", "status", "verdict", "reviewed_by", "reviewed_at", "curve_model", "curve_engine", "fitted_at", "rows"]
+    columns = [
+        "plate_id",
+        "plate_name",
+        "raw_file_name",
+        "raw_file_sha256",
+        "reader_format",
+        "read_time",
+        "kit_lot",
+        "operator",
+        "status",
+        "verdict",
+        "reviewed_by",
+        "reviewed_at",
+        "curve_model",
+        "curve_engine",
+        "fitted_at",
+        "rows",
+    ]
     rows = []
     for start in range(0, len(ids), 5000):
         stmt = (
-            select(Plate.id, Plate.name, Plate.original_filename, Plate.file_sha256, Plate.reader_format, Plate.read_time,
-                   KitLot.lot, Plate.operator, Plate.status, Plate.verdict, Plate.reviewed_by, Plate.reviewed_at,
-                   CurveFit.model, CurveFit.engine_version, CurveFit.fitted_at)
+            select(
+                Plate.id,
+                Plate.name,
+                Plate.original_filename,
+                Plate.file_sha256,
+                Plate.reader_format,
+                Plate.read_time,
+                KitLot.lot,
+                Plate.operator,
+                Plate.status,
+                Plate.verdict,
+                Plate.reviewed_by,
+                Plate.reviewed_at,
+                CurveFit.model,
+                CurveFit.engine_version,
+                CurveFit.fitted_at,
+            )
             .join(KitLot, KitLot.id == Plate.kit_lot_id, isouter=True)
             .join(CurveFit, sa.and_(CurveFit.plate_id == Plate.id, CurveFit.is_current.is_(True)), isouter=True)
             .where(Plate.id.in_(ids[start : start + 5000]))
@@ -119,7 +155,8 @@ def _provenance(session: Session, plan: ExportPlan, actor: str) -> dict[str, str
         "exported_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "exported_by": actor,
         "database": url,
-        "layout": "wide: one row per subject and visit, a column block per sample type" if plan.wide
+        "layout": "wide: one row per subject and visit, a column block per sample type"
+        if plan.wide
         else "long: one row per sample per plate measurement",
         **{f"filter_{k}": v for k, v in plan.filters.describe().items()},
         "season_convention": f"{plan.convention} (hemisphere from the site; LABDB_SEASONS)",

@@ -115,33 +115,66 @@ def _restrict(stmt, filters: ExportFilters, sample_only: bool = False):
 
 def _long_select(filters: ExportFilters, wide: bool = False, correction_id: int | None = None):
     if correction_id is None:
-        corrected = [sa.cast(sa.null(), sa.Float).label("bdnf_pg_ml_corrected"),
-                     sa.cast(sa.null(), sa.Integer).label("correction_version")]
+        corrected = [sa.cast(sa.null(), sa.Float).label("bdnf_pg_ml_corrected"), sa.cast(sa.null(), sa.Integer).label("correction_version")]
     else:
-        corrected = [CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"),
-                     CorrectedResult.run_id.label("correction_version")]
+        corrected = [CorrectedResult.corrected_pg_ml.label("bdnf_pg_ml_corrected"), CorrectedResult.run_id.label("correction_version")]
     stmt = select(
-        Result.name.label("sample_id"), Subject.code.label("subject_id"), Sample.visit, Sample.sample_type,
-        Site.code.label("site"), Sample.collected_at, Site.hemisphere.label("_hemisphere"),
-        Plate.id.label("plate_id"), Plate.name.label("plate_name"), KitLot.lot.label("kit_lot"), Plate.operator,
-        Plate.read_time, Result.conc_pg_ml.label("bdnf_pg_ml"), *corrected, Result.censoring, Result.lloq_pg_ml, Result.uloq_pg_ml,
-        Result.dilution, Result.mean_od, Result.cv_pct, Result.n_replicates, _json_text(Result.flags).label("qc_flags"),
-        Plate.status.label("plate_status"), Plate.verdict.label("plate_verdict"),
-        Subject.sex, Sample.age, Sample.platelet_count, Sample.platelet_poor, Sample.clotting_minutes,
-        Sample.minutes_to_centrifugation, Sample.centrifuge_g, Sample.storage_days, Sample.freeze_thaw_cycles,
-        Sample.fasting, Sample.exercise_within_24h, Sample.antidepressant, Sample.diagnosis, Sample.smoking, Sample.notes,
+        Result.name.label("sample_id"),
+        Subject.code.label("subject_id"),
+        Sample.visit,
+        Sample.sample_type,
+        Site.code.label("site"),
+        Sample.collected_at,
+        Site.hemisphere.label("_hemisphere"),
+        Plate.id.label("plate_id"),
+        Plate.name.label("plate_name"),
+        KitLot.lot.label("kit_lot"),
+        Plate.operator,
+        Plate.read_time,
+        Result.conc_pg_ml.label("bdnf_pg_ml"),
+        *corrected,
+        Result.censoring,
+        Result.lloq_pg_ml,
+        Result.uloq_pg_ml,
+        Result.dilution,
+        Result.mean_od,
+        Result.cv_pct,
+        Result.n_replicates,
+        _json_text(Result.flags).label("qc_flags"),
+        Plate.status.label("plate_status"),
+        Plate.verdict.label("plate_verdict"),
+        Subject.sex,
+        Sample.age,
+        Sample.platelet_count,
+        Sample.platelet_poor,
+        Sample.clotting_minutes,
+        Sample.minutes_to_centrifugation,
+        Sample.centrifuge_g,
+        Sample.storage_days,
+        Sample.freeze_thaw_cycles,
+        Sample.fasting,
+        Sample.exercise_within_24h,
+        Sample.antidepressant,
+        Sample.diagnosis,
+        Sample.smoking,
+        Sample.notes,
         _json_text(Sample.extra).label("_extra"),
-        Plate.file_sha256.label("raw_file_sha256"), Plate.original_filename.label("raw_file_name"),
-        CurveFit.model.label("curve_model"), CurveFit.engine_version.label("curve_engine"), Plate.reviewed_by,
+        Plate.file_sha256.label("raw_file_sha256"),
+        Plate.original_filename.label("raw_file_name"),
+        CurveFit.model.label("curve_model"),
+        CurveFit.engine_version.label("curve_engine"),
+        Plate.reviewed_by,
         Sample.manifest_sha256,
     )
     stmt = _restrict(stmt, filters)
     if correction_id is not None:
-        stmt = stmt.join(CorrectedResult, sa.and_(CorrectedResult.result_id == Result.id,
-                                                  CorrectedResult.run_id == correction_id), isouter=True)
+        stmt = stmt.join(
+            CorrectedResult, sa.and_(CorrectedResult.result_id == Result.id, CorrectedResult.run_id == correction_id), isouter=True
+        )
     if wide:  # only samples in a manifest can be placed by subject and visit; each group's rows together
         return stmt.where(Sample.id.is_not(None)).order_by(
-            Subject.code, Sample.visit.asc().nulls_first(), Sample.sample_type, Plate.read_time.asc().nulls_first(), Result.id)
+            Subject.code, Sample.visit.asc().nulls_first(), Sample.sample_type, Plate.read_time.asc().nulls_first(), Result.id
+        )
     return stmt.order_by(Plate.id, Result.id)
 
 

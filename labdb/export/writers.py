@@ -77,11 +77,12 @@ def arrow_schema(plan: ExportPlan):
     """The Parquet schema: numbers as double, whole numbers as int64, booleans, timestamps (local, no zone), text."""
     import pyarrow as pa
 
-    types = {"text": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_(),
-             "timestamp": pa.timestamp("us")}
-    meta = {"labdb.provenance": json.dumps(plan.provenance),
-            "labdb.plates": plan.plates.to_json(orient="records", date_format="iso"),
-            "labdb.dictionary": json.dumps([asdict(c) for c in plan.columns])}
+    types = {"text": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_(), "timestamp": pa.timestamp("us")}
+    meta = {
+        "labdb.provenance": json.dumps(plan.provenance),
+        "labdb.plates": plan.plates.to_json(orient="records", date_format="iso"),
+        "labdb.dictionary": json.dumps([asdict(c) for c in plan.columns]),
+    }
     return pa.schema([pa.field(c.name, types[c.kind]) for c in plan.columns], metadata=meta)
 
 

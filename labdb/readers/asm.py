@@ -1,3 +1,5 @@
+# long module: ASM is one JSON format with three detection types, error documents and allotropy's schema versions,
+# read and written (the writer makes round-trip tests possible); one module per vendor family, as every reader.
 """Allotrope Simple Model (ASM) plate-reader JSON: endpoint absorbance, fluorescence, luminescence; and a writer.
 
 Checked against allotropy's expected outputs (Benchling-Open-Source/allotropy, tests/parsers/<vendor>/testdata/):
@@ -47,8 +49,17 @@ _WELL = re.compile(r"([A-Za-z])0*(\d{1,3})")
 _SATURATED = ("saturat", "overflow", "ovrflw", "over range", "overrange", "above range", "too high")
 _ERROR_TEXT = {"overflow": "Overflow (saturated)", "missing": "Missing (not read)", "invalid": "Invalid value"}
 # Keys mapped to PlateRead fields (or per well): not copied into extra.
-_MAPPED = {"measurement identifier", "measurement time", "plate well count", "detector wavelength setting",
-           "detection type", "model number", "equipment serial number", "software version", *UNITS}
+_MAPPED = {
+    "measurement identifier",
+    "measurement time",
+    "plate well count",
+    "detector wavelength setting",
+    "detection type",
+    "model number",
+    "equipment serial number",
+    "software version",
+    *UNITS,
+}
 
 Meta = dict[str, list[str]]
 
@@ -71,8 +82,11 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
     groups = _groups(aggregate.get("plate reader document"), root, filename)
     converter = str(system.get("ASM converter name", "")).lower()
     milli = not converter.startswith(_OD_CONVERTERS) and any(
-        u == "mAU" and f == "ok" and abs(v) > _MAX_OD for (_, _, k), g in groups.items() if k == "absorbance"
-        for _, _, v, f, u, _ in g["records"])
+        u == "mAU" and f == "ok" and abs(v) > _MAX_OD
+        for (_, _, k), g in groups.items()
+        if k == "absorbance"
+        for _, _, v, f, u, _ in g["records"]
+    )
     kinds: dict[str | None, set[str]] = {}
     for plate_id, _, kind in groups:
         kinds.setdefault(plate_id, set()).add(kind)
@@ -89,8 +103,10 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
 def _groups(documents: object, root: str, filename: str) -> dict[tuple, dict]:
     """Measurements by (well plate identifier, measurement time when there is none, kind), checked for repeats."""
     if not isinstance(documents, list) or not documents:
-        raise InputError(f"{filename}: {root}['plate reader document'] is missing or empty; a plate-reader ASM "
-                         "document lists its measurements there. Export the ASM file again.")
+        raise InputError(
+            f"{filename}: {root}['plate reader document'] is missing or empty; a plate-reader ASM "
+            "document lists its measurements there. Export the ASM file again."
+        )
     groups: dict[tuple, dict] = {}
     for i, prd in enumerate(documents):
         path = f"{root}['plate reader document'][{i}]"
@@ -99,8 +115,10 @@ def _groups(documents: object, root: str, filename: str) -> dict[tuple, dict]:
         mad = _object(prd.get("measurement aggregate document"), path, filename)
         measurements = mad.get("measurement document")
         if not isinstance(measurements, list) or not measurements:
-            raise InputError(f"{filename}: {path}['measurement document'] is missing or empty; each measurement "
-                             "aggregate document needs a list of measurement documents.")
+            raise InputError(
+                f"{filename}: {path}['measurement document'] is missing or empty; each measurement "
+                "aggregate document needs a list of measurement documents."
+            )
         level = _collect(_collect({}, prd), mad)
         custom = {k: _flat(v) for k, v in _dict(prd.get("custom information document")).items() if _flat(v) is not None}
         time = mad.get("measurement time")
@@ -109,13 +127,17 @@ def _groups(documents: object, root: str, filename: str) -> dict[tuple, dict]:
             kind, well, wavelength, value, unit, flag, meta = _measurement(_object(md, where, filename), where, filename)
             sample = _dict(md.get("sample document"))
             plate_id = _known(sample.get("well plate identifier", sample.get("plate barcode")), na=False)
-            g = groups.setdefault((plate_id, None if plate_id else str(time), kind), {
-                "records": [], "paths": {}, "meta": {}, "custom": {}, "time": time, "counts": []})
+            g = groups.setdefault(
+                (plate_id, None if plate_id else str(time), kind),
+                {"records": [], "paths": {}, "meta": {}, "custom": {}, "time": time, "counts": []},
+            )
             if (well, wavelength) in g["paths"]:
                 at = f"at {wavelength} nm" if wavelength is not None else "without a wavelength"
                 on = f"plate '{plate_id}': " if plate_id else ""
-                raise InputError(f"{filename}: {on}well '{well}' is read twice {at} (at {g['paths'][well, wavelength]} "
-                                 f"and at {where}); each well needs one read per wavelength.")
+                raise InputError(
+                    f"{filename}: {on}well '{well}' is read twice {at} (at {g['paths'][well, wavelength]} "
+                    f"and at {where}); each well needs one read per wavelength."
+                )
             g["paths"][well, wavelength] = where
             g["records"].append((well, wavelength, value, flag, unit, where))
             for k, vs in [*level.items(), *meta.items()]:
@@ -132,21 +154,30 @@ def _load(data: bytes, filename: str) -> tuple[dict, str]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         end = "; the file ends early (truncated?)" if e.pos >= len(text.rstrip()) else ""
-        raise InputError(f"{filename}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}{end}); an ASM "
-                         "file is one JSON object: export it again.") from None
+        raise InputError(
+            f"{filename}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}{end}); an ASM "
+            "file is one JSON object: export it again."
+        ) from None
     manifest = str(doc.get("$asm.manifest", "")) if isinstance(doc, dict) else ""
     technique = manifest.split("/manifests/", 1)[1].split("/")[0] if "/manifests/" in manifest else ""
     if technique and technique != "plate-reader":
-        raise InputError(f"{filename}: an ASM document for '{technique}' ({manifest}), not a plate reader; labdb "
-                         "reads plate-reader ASM (a manifest '.../manifests/plate-reader/...').")
+        raise InputError(
+            f"{filename}: an ASM document for '{technique}' ({manifest}), not a plate reader; labdb "
+            "reads plate-reader ASM (a manifest '.../manifests/plate-reader/...')."
+        )
     if isinstance(doc, dict) and isinstance(doc.get("plate reader aggregate document"), dict):
         return doc, "$['plate reader aggregate document']"
     if isinstance(doc, dict) and "plate reader document" in doc:
         return doc, "$"
-    found = f"an object with keys {', '.join(map(repr, list(doc)[:4]))}" if isinstance(doc, dict) and doc else (
-        f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else "an empty object")
-    raise InputError(f"{filename}: JSON, but not a plate-reader ASM document: expected an object with '$asm.manifest' "
-                     f"and 'plate reader aggregate document', found {found}.")
+    found = (
+        f"an object with keys {', '.join(map(repr, list(doc)[:4]))}"
+        if isinstance(doc, dict) and doc
+        else (f"a JSON {type(doc).__name__}" if not isinstance(doc, dict) else "an empty object")
+    )
+    raise InputError(
+        f"{filename}: JSON, but not a plate-reader ASM document: expected an object with '$asm.manifest' "
+        f"and 'plate reader aggregate document', found {found}."
+    )
 
 
 def _measurement(md: dict, where: str, filename: str) -> tuple:
@@ -154,8 +185,10 @@ def _measurement(md: dict, where: str, filename: str) -> tuple:
     cube = next((k for k in md if k.endswith("data cube")), None)
     kind = next((k for k in UNITS if k in md), None)
     if kind is None and cube:
-        raise InputError(f"{filename}: {where} holds '{cube}' (a kinetic or spectrum read); only endpoint reads (one "
-                         "value per well and wavelength) are supported.")
+        raise InputError(
+            f"{filename}: {where} holds '{cube}' (a kinetic or spectrum read); only endpoint reads (one "
+            "value per well and wavelength) are supported."
+        )
     controls = _dict(md.get("device control aggregate document")).get("device control document")
     controls = [c for c in controls if isinstance(c, dict)] if isinstance(controls, list) else []
     errors = _dict(md.get("error aggregate document")).get("error document")
@@ -168,13 +201,16 @@ def _measurement(md: dict, where: str, filename: str) -> tuple:
     location = sample.get("location identifier", sample.get("well location identifier"))
     m = _WELL.fullmatch(location.strip()) if isinstance(location, str) else None
     if m is None:
-        raise InputError(f"{filename}: {where}['sample document']['location identifier'] is {location!r}; expected "
-                         "a well name like 'A1' or 'A01'.")
+        raise InputError(
+            f"{filename}: {where}['sample document']['location identifier'] is {location!r}; expected a well name like 'A1' or 'A01'."
+        )
     settings = [_dict(c.get("detector wavelength setting")).get("value") for c in controls]
     wavelength = next((w for w in settings if isinstance(w, (int, float)) and not isinstance(w, bool)), None)
     if wavelength is not None and not 100 <= wavelength < 10_000:  # also refuses NaN
-        raise InputError(f"{filename}: {where}: 'detector wavelength setting' is {wavelength!r}; expected a wavelength "
-                         "in nm (plate readers read about 200-1000 nm).")
+        raise InputError(
+            f"{filename}: {where}: 'detector wavelength setting' is {wavelength!r}; expected a wavelength "
+            "in nm (plate readers read about 200-1000 nm)."
+        )
     quantity = md.get(kind) if isinstance(md.get(kind), dict) else {"value": md.get(kind)}  # tolerate a bare number
     value, flag = parse_cell(quantity.get("value")) if not texts else (None, _error_flag(texts[0]))
     meta: Meta = {}
@@ -193,8 +229,9 @@ def _error_flag(text: str) -> str:
     return "missing" if low and (parse_cell(text)[1] == "missing" or "missing" in low) else "invalid"
 
 
-def _plate(name: str, kind: str, g: dict, milli: bool, file_meta: Meta, instrument: str | None, device: dict,
-           system: dict, filename: str) -> PlateRead:
+def _plate(
+    name: str, kind: str, g: dict, milli: bool, file_meta: Meta, instrument: str | None, device: dict, system: dict, filename: str
+) -> PlateRead:
     """The canonical plate of one group of measurements."""
     records, meta = [], {k: list(v) for k, v in file_meta.items()}
     for well, wavelength, value, flag, unit, where in g["records"]:
@@ -215,10 +252,17 @@ def _plate(name: str, kind: str, g: dict, milli: bool, file_meta: Meta, instrume
     elif parsed is None and time is not None:
         extra["measurement time"] = str(time)
     extra.update(g["custom"])
-    return PlateRead(name=name, format=FORMAT, reads=make_reads(records), n_wells=_plate_size(name, g, filename),
-                     instrument=instrument, serial=_known(device.get("equipment serial number")),
-                     read_time=parsed.replace(tzinfo=None) if parsed else None,
-                     software_version=_known(system.get("software version")), extra=extra)
+    return PlateRead(
+        name=name,
+        format=FORMAT,
+        reads=make_reads(records),
+        n_wells=_plate_size(name, g, filename),
+        instrument=instrument,
+        serial=_known(device.get("equipment serial number")),
+        read_time=parsed.replace(tzinfo=None) if parsed else None,
+        software_version=_known(system.get("software version")),
+        extra=extra,
+    )
 
 
 def _plate_size(name: str, g: dict, filename: str) -> int:
@@ -226,14 +270,19 @@ def _plate_size(name: str, g: dict, filename: str) -> int:
     declared = next((int(c) for c in g["counts"] if isinstance(c, (int, float)) and c in (96, 384)), None)
     for n_wells in [declared] if declared else [96, 384]:
         nrows, ncols = plate_shape(n_wells)
-        outside = [(w, f"{p}['sample document']['location identifier']") for (w, _), p in g["paths"].items()
-                   if w[0] not in ROW_LETTERS[:nrows] or not 1 <= int(w[1:]) <= ncols]
+        outside = [
+            (w, f"{p}['sample document']['location identifier']")
+            for (w, _), p in g["paths"].items()
+            if w[0] not in ROW_LETTERS[:nrows] or not 1 <= int(w[1:]) <= ncols
+        ]
         if not outside:
             return n_wells
     well, where = outside[0]
     said = f"; its 'plate well count' is {declared}" if declared else "; labdb reads 96- and 384-well plates"
-    raise InputError(f"{filename}: plate '{name}': well '{well}' at {where} does not exist on a {n_wells}-well plate "
-                     f"(rows A-{ROW_LETTERS[nrows - 1]}, columns 1-{ncols}){said}.")
+    raise InputError(
+        f"{filename}: plate '{name}': well '{well}' at {where} does not exist on a {n_wells}-well plate "
+        f"(rows A-{ROW_LETTERS[nrows - 1]}, columns 1-{ncols}){said}."
+    )
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -246,8 +295,7 @@ def _dict(value: object) -> dict:
 def _object(value: object, where: str, filename: str) -> dict:
     """value when it is a JSON object, else an InputError naming its path."""
     if not isinstance(value, dict):
-        raise InputError(f"{filename}: {where} is {type(value).__name__ if value is not None else 'missing'}; "
-                         "expected a JSON object.")
+        raise InputError(f"{filename}: {where} is {type(value).__name__ if value is not None else 'missing'}; expected a JSON object.")
     return value
 
 
@@ -315,9 +363,14 @@ def write_json(plates: list[PlateRead], *, software_version: str = __version__) 
     device = {"device identifier": first.instrument or "N/A", "model number": first.instrument or "N/A"}
     if first.serial:
         device["equipment serial number"] = first.serial
-    doc = {"$asm.manifest": MANIFEST, "plate reader aggregate document": {
-        "plate reader document": [_plate_document(p, k) for k, p in enumerate(plates)],
-        "device system document": device, "data system document": system}}
+    doc = {
+        "$asm.manifest": MANIFEST,
+        "plate reader aggregate document": {
+            "plate reader document": [_plate_document(p, k) for k, p in enumerate(plates)],
+            "device system document": device,
+            "data system document": system,
+        },
+    }
     return json.dumps(doc, indent=2, allow_nan=False).encode("utf-8")
 
 
@@ -330,16 +383,24 @@ def _plate_document(plate: PlateRead, k: int) -> dict:
         control = {"device type": "plate reader", "detection type": kind.capitalize()}
         if not pd.isna(r.wavelength_nm):
             control["detector wavelength setting"] = {"value": float(r.wavelength_nm), "unit": "nm"}
-        md = {"measurement identifier": f"LABDB_{k}_{n}", "device control aggregate document": {
-            "device control document": [control]},
-            "sample document": {"sample identifier": f"{plate.name} {r.well}", "location identifier": r.well,
-                                "well plate identifier": plate.name},
-            kind: {"value": float(r.value) if r.flag == "ok" else -0.0, "unit": UNITS[kind]}}  # -0.0 as allotropy
+        md = {
+            "measurement identifier": f"LABDB_{k}_{n}",
+            "device control aggregate document": {"device control document": [control]},
+            "sample document": {
+                "sample identifier": f"{plate.name} {r.well}",
+                "location identifier": r.well,
+                "well plate identifier": plate.name,
+            },
+            kind: {"value": float(r.value) if r.flag == "ok" else -0.0, "unit": UNITS[kind]},
+        }  # -0.0 as allotropy
         if r.flag != "ok":
             md["error aggregate document"] = {"error document": [{"error": _ERROR_TEXT[r.flag], "error feature": kind}]}
         measurements.append(md)
-    aggregate = {"measurement document": measurements, "plate well count": {"value": plate.n_wells, "unit": "#"},
-                 "container type": "well plate"}
+    aggregate = {
+        "measurement document": measurements,
+        "plate well count": {"value": plate.n_wells, "unit": "#"},
+        "container type": "well plate",
+    }
     if plate.read_time is not None:  # ASM times carry an offset: the one read from ASM, else +00:00 as allotropy
         offset = plate.extra.get("measurement time offset", "")
         offset = "" if plate.read_time.tzinfo else offset if re.fullmatch(r"[+-]\d\d:\d\d", offset) else "+00:00"

@@ -116,8 +116,7 @@ def grid_row_done(letter: str, k: int, nrows: int, where: str, missing: str = "n
         return True
     if letter.upper() != ROW_LETTERS[k]:
         found = f"'{letter}'" if letter else missing
-        raise InputError(f"{where}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid (rows A-{last} in order) "
-                         f"but found {found}.")
+        raise InputError(f"{where}: expected row '{ROW_LETTERS[k]}' of the {n_wells}-well grid (rows A-{last} in order) but found {found}.")
     return False
 
 
@@ -233,9 +232,7 @@ def plate_arrays(values: dict) -> tuple[dict, tuple[int, int]]:
     return arrays, next(iter(shapes))
 
 
-def expand_flags(
-    flags: dict[str, str], wavelengths: list[int | None], shape: tuple[int, int]
-) -> dict[tuple[str, int | None], str]:
+def expand_flags(flags: dict[str, str], wavelengths: list[int | None], shape: tuple[int, int]) -> dict[tuple[str, int | None], str]:
     """Writer flags {'A1': f} (every wavelength) or {'A1@450': f} (one) to {(well, wavelength): f}; checks them."""
     wells = {well_name(r, c) for r in range(shape[0]) for c in range(shape[1])}
     out: dict[tuple[str, int | None], str] = {}

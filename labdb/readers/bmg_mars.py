@@ -159,9 +159,7 @@ def _value(cell: str, decimal: str, where: str, well: str, filename: str) -> tup
     return value, flag
 
 
-def _read_plate_view(
-    lines: list[Line], filename: str, decimal: str, meta: dict[str, str]
-) -> tuple[list[Record], int, list[str]]:
+def _read_plate_view(lines: list[Line], filename: str, decimal: str, meta: dict[str, str]) -> tuple[list[Record], int, list[str]]:
     """Every grid under its title: 'Raw Data (...)' grids into records, other (derived) grids skipped."""
     records: list[Record] = []
     seen: dict[int | None, int] = {}
@@ -214,17 +212,14 @@ def _read_plate_view(
     return records, n_wells, skipped
 
 
-def _read_grid(
-    lines: list[Line], i: int, ncols: int, wavelength: int | None, filename: str, decimal: str
-) -> list[Record]:
+def _read_grid(lines: list[Line], i: int, ncols: int, wavelength: int | None, filename: str, decimal: str) -> list[Record]:
     """The rows A-H (A-P) under the grid header at line index i; empty cells (wells not read) are left out."""
     n_wells = 96 if ncols == 12 else 384
     nrows = plate_shape(n_wells)[0]
     records: list[Record] = []
     for k in range(nrows + 1):
         n, cells = lines[i + 1 + k] if i + 1 + k < len(lines) else (lines[-1][0] + 1, [])
-        if grid_row_done(cells[0] if cells else "", k, nrows, f"{filename}: line {n}",
-                         missing="nothing (the file may be truncated)"):
+        if grid_row_done(cells[0] if cells else "", k, nrows, f"{filename}: line {n}", missing="nothing (the file may be truncated)"):
             break
         values = cells[1:]
         beyond = [c for c, v in enumerate(values) if v and c >= ncols]
@@ -241,9 +236,7 @@ def _read_grid(
     return records
 
 
-def _read_table(
-    lines: list[Line], start: int, filename: str, decimal: str, meta: dict[str, str]
-) -> tuple[list[Record], int, list[str]]:
+def _read_table(lines: list[Line], start: int, filename: str, decimal: str, meta: dict[str, str]) -> tuple[list[Record], int, list[str]]:
     """The table view: one line per well, one column per raw read (or per wavelength of a spectrum)."""
     n_head, head = lines[start]
     n2, second = lines[start + 1] if start + 1 < len(lines) else (n_head + 1, [])
@@ -255,8 +248,7 @@ def _read_table(
         if spectrum and c < len(second) and second[c]:
             if not second[c].isdigit():
                 raise InputError(
-                    f"{filename}: line {n2}: column {c + 1} of the wavelength line holds {second[c]!r}; "
-                    "expected a wavelength in nm."
+                    f"{filename}: line {n2}: column {c + 1} of the wavelength line holds {second[c]!r}; expected a wavelength in nm."
                 )
             wavelength: int | None = int(second[c])
         elif title and not spectrum and _RAW.match(title):

@@ -134,9 +134,7 @@ def _reject_kinetic(lines: list[Line], src: _Source) -> None:
             )
 
 
-def _read_plate(
-    head: list[Line], section: list[Line], index: int, src: _Source, delimiter: str, decimal: str | None
-) -> PlateRead:
+def _read_plate(head: list[Line], section: list[Line], index: int, src: _Source, delimiter: str, decimal: str | None) -> PlateRead:
     """One plate: the header and procedure lines before its first grid, then its grids."""
     meta: dict[str, str] = {}
     procedure: list[str] = []
@@ -149,8 +147,7 @@ def _read_plate(
         if ncols:
             if ncols not in (12, 24):
                 raise InputError(
-                    f"{src.at(n)}: the grid header has columns 1-{ncols}; a Gen5 plate has "
-                    "columns 1-12 (96 wells) or 1-24 (384 wells)."
+                    f"{src.at(n)}: the grid header has columns 1-{ncols}; a Gen5 plate has columns 1-12 (96 wells) or 1-24 (384 wells)."
                 )
             grid, i = _read_grid(lines, i, ncols, title, src)
             grids.append(grid)
@@ -196,13 +193,9 @@ def _read_grid(lines: list[Line], i: int, ncols: int, title: str, src: _Source) 
         first = cells[0] if cells else ""
         if len(first) == 1 and "A" <= first <= "Z":
             if first > last:
-                raise InputError(
-                    f"{src.at(n)}: row '{first}' does not exist on a {n_wells}-well plate (rows A-{last})."
-                )
+                raise InputError(f"{src.at(n)}: row '{first}' does not exist on a {n_wells}-well plate (rows A-{last}).")
             if letter and first <= letter:
-                raise InputError(
-                    f"{src.at(n)}: row '{first}' comes after row '{letter}'; rows run A-{last} in order."
-                )
+                raise InputError(f"{src.at(n)}: row '{first}' comes after row '{letter}'; rows run A-{last} in order.")
             letter = first
         elif first or not letter or not any(cells):
             break
@@ -228,9 +221,7 @@ def _raw_wavelength(label: str) -> int | None:
     return int(m["em"] or m["ex"])
 
 
-def _make_plate(
-    meta: dict[str, str], procedure: list[str], grids: list[_Grid], index: int, src: _Source, decimal: str | None
-) -> PlateRead:
+def _make_plate(meta: dict[str, str], procedure: list[str], grids: list[_Grid], index: int, src: _Source, decimal: str | None) -> PlateRead:
     """Raw reads of every grid, and the header, into a PlateRead."""
     name = meta.pop("Plate Number", "") or f"Plate {index}"
     results = [g for g in grids if g.title != "Layout"]

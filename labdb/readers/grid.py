@@ -36,9 +36,7 @@ FORMAT = "grid"
 DISPLAY_NAME = "Plate grid (CSV or Excel)"
 EXTENSIONS = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls")
 
-_WAVELENGTH = re.compile(
-    r"(?:wavelength|absorbance|abs|od|a|lambda|\u03bb)?\s*[:=]?\s*(\d{3,4})\s*(?:nm)?", re.IGNORECASE
-)
+_WAVELENGTH = re.compile(r"(?:wavelength|absorbance|abs|od|a|lambda|\u03bb)?\s*[:=]?\s*(\d{3,4})\s*(?:nm)?", re.IGNORECASE)
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 _WRITE_MARKERS = {"overflow": "OVRFLW", "missing": "", "invalid": "?????"}
 
@@ -83,9 +81,7 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
                 extra[f"title of the grid at {place}"] = title
             size, grid_records, r = _read_grid(table, r, found, wavelength, filename)
             if n_wells and size != n_wells:
-                raise InputError(
-                    f"{filename}: {place}: a {size}-well grid in a file whose first grid has {n_wells} wells."
-                )
+                raise InputError(f"{filename}: {place}: a {size}-well grid in a file whose first grid has {n_wells} wells.")
             n_wells = size
             records += grid_records
     if not records:

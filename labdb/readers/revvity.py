@@ -192,8 +192,7 @@ def _grid(lines: list[Line], j: int, read: _Read, title: str, filename: str, dec
         raise InputError(f"{filename}: line {n}: expected the grid header ',01,02,...,12' under '{title}': '{shown}'.")
     if ncols not in (12, 24):
         raise InputError(
-            f"{filename}: line {n}: the grid header has columns 1-{ncols}; "
-            "expected 1-12 (96-well plate) or 1-24 (384-well plate)."
+            f"{filename}: line {n}: the grid header has columns 1-{ncols}; expected 1-12 (96-well plate) or 1-24 (384-well plate)."
         )
     trailing = len(header) > ncols + 1  # then every row ends with a ',' too
     read.n_wells, nrows = (96, 8) if ncols == 12 else (384, 16)
@@ -225,9 +224,7 @@ def _grid(lines: list[Line], j: int, read: _Read, title: str, filename: str, dec
         while len(values) > ncols and not values[-1]:
             values.pop()
         if len(values) != ncols:
-            raise InputError(
-                f"{filename}: line {m}: row '{letter}' has {len(values)} values; expected {ncols} (as in the header)."
-            )
+            raise InputError(f"{filename}: line {m}: row '{letter}' has {len(values)} values; expected {ncols} (as in the header).")
         for c, cell in enumerate(values):
             value, flag = parse_cell(cell, decimal)
             if flag == "invalid" and cell.lower() not in INVALID_MARKERS:
@@ -288,10 +285,28 @@ def _make_plate(reads: list[_Read], footer: _Footer, filename: str) -> PlateRead
 
 # --- the sections after the plates ----------------------------------------------------------------
 
-_TITLES = {"Basic assay information", "Protocol information", "Background information",
-           "Measurement Basic Information", "Plate Type", "Platemap", "Analysis Result"}
-_NOT_META = {"Background information", "Platemap", "Coordinates of corners", "Calculations", "Operations",
-             "Measurements", "Labels", "Filters", "Comments", "Analysis", "Analysis Result"}
+_TITLES = {
+    "Basic assay information",
+    "Protocol information",
+    "Background information",
+    "Measurement Basic Information",
+    "Plate Type",
+    "Platemap",
+    "Analysis Result",
+}
+_NOT_META = {
+    "Background information",
+    "Platemap",
+    "Coordinates of corners",
+    "Calculations",
+    "Operations",
+    "Measurements",
+    "Labels",
+    "Filters",
+    "Comments",
+    "Analysis",
+    "Analysis Result",
+}
 
 
 @dataclass

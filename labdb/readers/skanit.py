@@ -89,7 +89,7 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
 
 
 def _where(sheet: str, r: int, c: int) -> str:
-    """"sheet 'Absorbance 1_01', cell B11" from 0-based indices."""
+    """ "sheet 'Absorbance 1_01', cell B11" from 0-based indices."""
     letters = chr(65 + c) if c < 26 else chr(64 + c // 26) + chr(65 + c % 26)
     return f"sheet '{sheet}', cell {letters}{r + 1}"
 
@@ -134,8 +134,17 @@ def _read_workbook(data: bytes, filename: str) -> list[PlateRead]:
     software = meta.pop("Report generated with SW version", "") or meta.pop("Version", "") or None
     instrument, serial = meta.pop("Name", "") or None, meta.pop("Serial number", "") or None
     return [
-        PlateRead(name, FORMAT, make_reads(records), n_wells=sizes[name], instrument=instrument, serial=serial,
-                  read_time=read_time, software_version=software, extra=dict(meta))
+        PlateRead(
+            name,
+            FORMAT,
+            make_reads(records),
+            n_wells=sizes[name],
+            instrument=instrument,
+            serial=serial,
+            read_time=read_time,
+            software_version=software,
+            extra=dict(meta),
+        )
         for name, records in plates.items()
     ]
 
@@ -181,8 +190,13 @@ def _info(sheets: dict[str, list[list[object]]]) -> tuple[dict[str, str], object
 
 
 def _read_sheet(
-    name: str, rows: list[list[object]], filename: str, plates: dict[str, list[Record]], sizes: dict[str, int],
-    seen: dict[tuple[str, int | None], str], quantities: list[str],
+    name: str,
+    rows: list[list[object]],
+    filename: str,
+    plates: dict[str, list[Record]],
+    sizes: dict[str, int],
+    seen: dict[tuple[str, int | None], str],
+    quantities: list[str],
 ) -> None:
     """Every quantity grid of a raw step sheet, under its 'Wavelength:' and 'Plate' lines."""
     wavelength: int | None = None
@@ -220,9 +234,7 @@ def _read_sheet(
         r += 1 + plate_shape(n_wells)[0]
 
 
-def _read_grid(
-    name: str, rows: list[list[object]], r: int, j: int, ncols: int, wavelength: int | None, filename: str
-) -> list[Record]:
+def _read_grid(name: str, rows: list[list[object]], r: int, j: int, ncols: int, wavelength: int | None, filename: str) -> list[Record]:
     """Rows A-H (A-P) under the header at row r, row letters in column j; empty cells are left out."""
     nrows = plate_shape(96 if ncols == 12 else 384)[0]
     records: list[Record] = []
@@ -310,8 +322,7 @@ def _align(line: str, ncols: int, n: int, letter: str, filename: str) -> list[st
     extra = len(cells) - ncols
     if extra < 0:
         raise InputError(
-            f"{filename}: line {n}: row {letter} has {len(cells)} fields after the leading tab; expected {ncols}. "
-            "The file looks truncated."
+            f"{filename}: line {n}: row {letter} has {len(cells)} fields after the leading tab; expected {ncols}. The file looks truncated."
         )
     empties = [c for c, cell in enumerate(cells) if not cell]
     if extra and not (len(empties) >= extra and empties[-1] - empties[0] + 1 == len(empties)):

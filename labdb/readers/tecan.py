@@ -243,9 +243,7 @@ def _read_header(table: _Table, rows: list[int], found: _Found) -> None:
     found.extra.update(meta)
 
 
-def _read_grid(
-    table: _Table, r: int, j: int, numbers: list[int], label: _Label, found: _Found, filename: str
-) -> int:
+def _read_grid(table: _Table, r: int, j: int, numbers: list[int], label: _Label, found: _Found, filename: str) -> int:
     """The grid under the '<>' header at (r, j) into label.cells (left empty for a text grid); the next row."""
     part = label.keys.get("Part of Plate", "")
     positions, n_wells, row = magellan.read_grid(
@@ -326,8 +324,7 @@ def _plates(found: _Found, filename: str) -> list[PlateRead]:
     for k, group in enumerate(groups, 1):
         extra = dict(found.extra)
         extra["Labels"] = "; ".join(
-            f"{g.name} ({f'{g.wavelength} nm' if g.wavelength else 'no wavelength'}, {len(g.cells)} wells, {g.where})"
-            for g in group
+            f"{g.name} ({f'{g.wavelength} nm' if g.wavelength else 'no wavelength'}, {len(g.cells)} wells, {g.where})" for g in group
         )
         for g in group:
             extra.update({f"{g.name}: {key}": value for key, value in g.keys.items()})

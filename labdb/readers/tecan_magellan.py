@@ -74,8 +74,16 @@ def grid_header(row: list[object]) -> tuple[int, list[int]] | None:
 
 
 def read_grid(
-    rows: list[list[object]], r: int, j: int, numbers: list[int], where: Where, filename: str,
-    *, part: str = "", label: str = "", plate_type: str = "",
+    rows: list[list[object]],
+    r: int,
+    j: int,
+    numbers: list[int],
+    where: Where,
+    filename: str,
+    *,
+    part: str = "",
+    label: str = "",
+    plate_type: str = "",
 ) -> tuple[dict[str, tuple[int, int]], int, int]:
     """(well -> (row, column) of its cell, plate size, the row after the grid) for the '<>' header at (r, j)."""
     letters, n_wells = _grid_shape(numbers, where(r, j + 1 if numbers else j), filename, part, label, plate_type)
@@ -102,9 +110,7 @@ def read_grid(
     return positions, n_wells, end
 
 
-def _grid_shape(
-    numbers: list[int], where: str, filename: str, part: str, label: str, plate_type: str
-) -> tuple[str, int]:
+def _grid_shape(numbers: list[int], where: str, filename: str, part: str, label: str, plate_type: str) -> tuple[str, int]:
     """(row letters, plate size) a grid must have: the label's 'Part of Plate' when given, else a full plate."""
     span = "no column numbers"
     if numbers:
@@ -128,9 +134,7 @@ def _grid_shape(
     return (ROW_LETTERS[:8], 96) if len(numbers) == 12 else (ROW_LETTERS, 384)
 
 
-def _bad_row(
-    got: str, seen: dict[str, str], letters: str, n_wells: int, where: str, filename: str, expected: str | None = None
-) -> None:
+def _bad_row(got: str, seen: dict[str, str], letters: str, n_wells: int, where: str, filename: str, expected: str | None = None) -> None:
     """Raise the InputError for a grid row that is repeated, out of order, missing or beyond the grid."""
     rows = f"rows {letters[0]}-{letters[-1]}"
     if got in seen:
@@ -164,9 +168,7 @@ def read_list(rows: list[list[object]], r0: int, c0: int, where: Where, filename
             "(one column per cycle); kinetic reads are not supported, so export an endpoint read instead."
         )
     if not labels:
-        raise InputError(
-            f"{filename}: {where(r0, c0)}: no label columns right of '{LIST_HEADER}'; expected Label1, Label2 ..."
-        )
+        raise InputError(f"{filename}: {where(r0, c0)}: no label columns right of '{LIST_HEADER}'; expected Label1, Label2 ...")
     wells: dict[str, int] = {}
     info: dict[str, dict[str, str]] = {}
     r = r0 + 1
@@ -184,14 +186,10 @@ def read_list(rows: list[list[object]], r0: int, c0: int, where: Where, filename
             letter, column = m[1].upper(), int(m[2])
             well = f"{letter}{column}"
             if letter not in ROW_LETTERS or not 1 <= column <= 24:
-                raise InputError(
-                    f"{filename}: {where(r, c0)}: well '{first}' does not exist on a 384-well plate "
-                    "(rows A-P, columns 1-24)."
-                )
+                raise InputError(f"{filename}: {where(r, c0)}: well '{first}' does not exist on a 384-well plate (rows A-P, columns 1-24).")
             if well in wells:
                 raise InputError(
-                    f"{filename}: {where(r, c0)}: well {well} is listed twice (first at {where(wells[well], c0)}); "
-                    "each well needs one row."
+                    f"{filename}: {where(r, c0)}: well {well} is listed twice (first at {where(wells[well], c0)}); each well needs one row."
                 )
             wells[well] = r
         else:

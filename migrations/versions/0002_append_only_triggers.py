@@ -30,8 +30,7 @@ def upgrade() -> None:
         )
         for table in PROTECTED:
             op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION labdb_refuse_change()"
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION labdb_refuse_change()"
             )
     elif dialect == "sqlite":
         for table in PROTECTED:

@@ -22,19 +22,19 @@ branch_labels = None
 depends_on = None
 
 VOCABULARY: dict[tuple[str, str], tuple[str, ...]] = {
-    ("raw_file", "kind"): ('reader_export', 'template', 'plate_map', 'manifest'),
-    ("site", "hemisphere"): ('north', 'south'),
-    ("subject", "sex"): ('F', 'M'),
-    ("sample", "sample_type"): ('serum', 'plasma_edta', 'plasma_citrate', 'plasma_heparin', 'platelet_poor_plasma'),
-    ("plate", "status"): ('uploaded', 'evaluated', 'approved', 'rejected'),
-    ("plate", "verdict"): ('pass', 'fail'),
-    ("well", "role"): ('standard', 'blank', 'control', 'bridge', 'sample', 'empty'),
-    ("result", "role"): ('control', 'bridge', 'sample'),
-    ("result", "censoring"): ('none', 'below_lloq', 'above_uloq'),
-    ("guide_set", "source"): ('first_n', 'entered'),
-    ("qc_violation", "severity"): ('warning', 'reject'),
-    ("user_account", "role"): ('technician', 'pi', 'statistician', 'admin'),
-    ("correction_run", "method"): ('bridge', 'lot-shift', 'combat', 'mixed'),
+    ("raw_file", "kind"): ("reader_export", "template", "plate_map", "manifest"),
+    ("site", "hemisphere"): ("north", "south"),
+    ("subject", "sex"): ("F", "M"),
+    ("sample", "sample_type"): ("serum", "plasma_edta", "plasma_citrate", "plasma_heparin", "platelet_poor_plasma"),
+    ("plate", "status"): ("uploaded", "evaluated", "approved", "rejected"),
+    ("plate", "verdict"): ("pass", "fail"),
+    ("well", "role"): ("standard", "blank", "control", "bridge", "sample", "empty"),
+    ("result", "role"): ("control", "bridge", "sample"),
+    ("result", "censoring"): ("none", "below_lloq", "above_uloq"),
+    ("guide_set", "source"): ("first_n", "entered"),
+    ("qc_violation", "severity"): ("warning", "reject"),
+    ("user_account", "role"): ("technician", "pi", "statistician", "admin"),
+    ("correction_run", "method"): ("bridge", "lot-shift", "combat", "mixed"),
 }
 
 

@@ -80,9 +80,13 @@ def _pure_batches(cov: pd.Series, batch: pd.Series) -> str:
     return "; ".join(parts)
 
 
-def check_design(samples: pd.DataFrame, covariates: Sequence[str] | None = None,
-                 batches: Sequence[str] = ("plate", "kit_lot"), max_v: float = MAX_CRAMERS_V,
-                 override: bool = False) -> pd.DataFrame:
+def check_design(
+    samples: pd.DataFrame,
+    covariates: Sequence[str] | None = None,
+    batches: Sequence[str] = ("plate", "kit_lot"),
+    max_v: float = MAX_CRAMERS_V,
+    override: bool = False,
+) -> pd.DataFrame:
     """Table covariate, batch, cramers_v, within_share, confounded, detail; ConfoundedDesign if any is confounded
     (unless override). `samples`: the sample rows (pools carry no biology)."""
     covs = [c for c in (PROTECTED if covariates is None else covariates) if c in samples.columns]
@@ -93,19 +97,31 @@ def check_design(samples: pd.DataFrame, covariates: Sequence[str] | None = None,
         for cov in covs:
             v, share = _association(samples[cov], samples[batch])
             bad = bool((np.isfinite(v) and v >= max_v) or (np.isfinite(share) and share < 1e-9))
-            rows.append({"covariate": cov, "batch": batch, "cramers_v": v, "within_share": share, "confounded": bad,
-                         "detail": _pure_batches(samples[cov], samples[batch]) if bad else ""})
+            rows.append(
+                {
+                    "covariate": cov,
+                    "batch": batch,
+                    "cramers_v": v,
+                    "within_share": share,
+                    "confounded": bad,
+                    "detail": _pure_batches(samples[cov], samples[batch]) if bad else "",
+                }
+            )
     table = pd.DataFrame(rows, columns=["covariate", "batch", "cramers_v", "within_share", "confounded", "detail"])
     bad = table[table["confounded"]]
     if len(bad) and not override:
-        lines = [f"{r.covariate} is confounded with {r.batch} (Cramer's V = {r.cramers_v:.2f}, "
-                 f"{100 * r.within_share:.1f}% of its variation within {r.batch}s)"
-                 + (f": {r.detail}" if r.detail else "") for r in bad.itertuples()]
+        lines = [
+            f"{r.covariate} is confounded with {r.batch} (Cramer's V = {r.cramers_v:.2f}, "
+            f"{100 * r.within_share:.1f}% of its variation within {r.batch}s)" + (f": {r.detail}" if r.detail else "")
+            for r in bad.itertuples()
+        ]
         raise ConfoundedDesign(
             "; ".join(lines) + f". Correcting for {', '.join(bad['batch'].unique())} from the samples would remove "
             f"the {', '.join(bad['covariate'].unique())} effect. Use the bridge-pool or lot (standards) correction, "
             "which use no samples, re-randomise samples over plates, or pass override=True to run anyway "
-            "(recorded in the result).", table)
+            "(recorded in the result).",
+            table,
+        )
     return table
 
 
@@ -123,11 +139,11 @@ def pool_cv(frame: pd.DataFrame, pool: str, column: str = "log_value") -> dict[s
     dof = len(y) - len(n)
     sd_w = float(np.sqrt(np.sum((y - means[plate]) ** 2) / dof)) if dof > 0 else float("nan")
     sd_b = float(np.std(means, ddof=1)) if len(n) > 1 else float("nan")
+
     def cv(sd: float) -> float:  # the CV of a log-normal with SD `sd` on the log scale
         return float(np.sqrt(np.expm1(sd**2)))
 
-    return {"within_plate_cv": cv(sd_w), "across_plate_cv": cv(sd_b), "n_plates": len(n),
-            "wells_per_plate": float(n.mean())}
+    return {"within_plate_cv": cv(sd_w), "across_plate_cv": cv(sd_b), "n_plates": len(n), "wells_per_plate": float(n.mean())}
 
 
 def _repeat_cv(frame: pd.DataFrame, sample_rows: np.ndarray, column: str) -> tuple[float, int] | None:
@@ -174,13 +190,18 @@ def diagnose(out: pd.DataFrame, covariates: Sequence[str] | None = None, check_p
                 fit = fit_reml(y, X, plate, n_pl, lot if len(lots) > 1 else None, len(lots) if len(lots) > 1 else 0)
                 var[label] = {"sigma2": fit.sigma2, "shares": fit.shares()}
         diag["variance"] = var
-        diag["covariate_effects"] = {"before": _ols_effects(before[rows], X, names),
-                                     "after": _ols_effects(after[rows], X, names)}
+        diag["covariate_effects"] = {"before": _ols_effects(before[rows], X, names), "after": _ols_effects(after[rows], X, names)}
     if check_pool:
-        diag["check_pool"] = {"pool": check_pool, "before": pool_cv(out, check_pool, "log_value"),
-                              "after": pool_cv(out, check_pool, "log_corrected")}
+        diag["check_pool"] = {
+            "pool": check_pool,
+            "before": pool_cv(out, check_pool, "log_value"),
+            "after": pool_cv(out, check_pool, "log_corrected"),
+        }
     rep_b, rep_a = _repeat_cv(out, is_sample, "log_value"), _repeat_cv(out, is_sample, "log_corrected")
     if rep_b is not None:
-        diag["repeated_samples"] = {"across_plate_cv_before": rep_b[0], "across_plate_cv_after": rep_a[0] if rep_a else None,
-                                    "n_samples": rep_b[1]}
+        diag["repeated_samples"] = {
+            "across_plate_cv_before": rep_b[0],
+            "across_plate_cv_after": rep_a[0] if rep_a else None,
+            "n_samples": rep_b[1],
+        }
     return diag

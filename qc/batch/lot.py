@@ -37,13 +37,21 @@ class LotShifts:
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        return {"reference_lot": self.reference_lot, "shift": self.shift, "stderr": self.stderr,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "n_plates": self.n_plates,
-                "params": self.params, "converged": self.converged, "message": self.message, "ndata": self.ndata}
+        return {
+            "reference_lot": self.reference_lot,
+            "shift": self.shift,
+            "stderr": self.stderr,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n_plates": self.n_plates,
+            "params": self.params,
+            "converged": self.converged,
+            "message": self.message,
+            "ndata": self.ndata,
+        }
 
 
-def lot_shifts_from_standards(standards: pd.DataFrame, reference_lot: str | None = None,
-                              level: float = 0.95) -> LotShifts:
+def lot_shifts_from_standards(standards: pd.DataFrame, reference_lot: str | None = None, level: float = 0.95) -> LotShifts:
     """Fit the shared 4PL with per-lot log-c shifts.
 
     standards: one row per standard well with columns plate, kit_lot, x (nominal pg/mL, 0 for the zero standard)
@@ -96,9 +104,14 @@ def lot_shifts_from_standards(standards: pd.DataFrame, reference_lot: str | None
     stderr = {order[0]: 0.0, **{order[k]: float(se[3 + k]) for k in range(1, L)}}
     plates_per_lot = pd.Series(plate).groupby(lot).nunique()
     return LotShifts(
-        reference_lot=ref, shift=shift, stderr=stderr,
+        reference_lot=ref,
+        shift=shift,
+        stderr=stderr,
         ci_low={k: float(v - q * stderr[k]) for k, v in shift.items()},
         ci_high={k: float(v + q * stderr[k]) for k, v in shift.items()},
         n_plates={order[k]: int(plates_per_lot.get(k, 0)) for k in range(L)},
         params={"a": float(res.x[0]), "b": float(np.exp(res.x[1])), "c": float(np.exp(res.x[2])), "d": float(res.x[3])},
-        converged=bool(res.success), message=str(res.message), ndata=len(y))
+        converged=bool(res.success),
+        message=str(res.message),
+        ndata=len(y),
+    )

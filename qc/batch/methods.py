@@ -57,10 +57,17 @@ class BatchResult:
 
     def summary(self) -> dict:
         """Plain Python types for a JSON column."""
-        return _plain({"method": self.method, "params": self.params, "override": self.override,
-                       "warnings": list(self.warnings), "diagnostics": self.diagnostics,
-                       "design": None if self.design is None else self.design.to_dict("records"),
-                       "shifts": self.shifts.to_dict("records")})
+        return _plain(
+            {
+                "method": self.method,
+                "params": self.params,
+                "override": self.override,
+                "warnings": list(self.warnings),
+                "diagnostics": self.diagnostics,
+                "design": None if self.design is None else self.design.to_dict("records"),
+                "shifts": self.shifts.to_dict("records"),
+            }
+        )
 
 
 def _plain(obj):
@@ -79,6 +86,7 @@ def _plain(obj):
 
 # --- preparation ---------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Prep:
     out: pd.DataFrame
@@ -95,8 +103,7 @@ class _Prep:
 def _prepare(df: pd.DataFrame, covariates: Sequence[str] | None) -> _Prep:
     missing = {"value", "plate", "kit_lot"} - set(df.columns)
     if missing:
-        raise ValueError(f"batch correction: missing column(s) {', '.join(sorted(missing))}; "
-                         "expected value (pg/mL), plate, kit_lot.")
+        raise ValueError(f"batch correction: missing column(s) {', '.join(sorted(missing))}; expected value (pg/mL), plate, kit_lot.")
     out = df.copy()
     v = out["value"].to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -105,8 +112,7 @@ def _prepare(df: pd.DataFrame, covariates: Sequence[str] | None) -> _Prep:
     plate, plates = pd.factorize(out["plate"])
     lot, lots = pd.factorize(out["kit_lot"])
     role = out["role"].astype(str).to_numpy() if "role" in out else np.full(len(out), "sample")
-    pool = out["pool"].astype(object).where(out["pool"].notna(), "").astype(str).to_numpy() if "pool" in out \
-        else np.full(len(out), "")
+    pool = out["pool"].astype(object).where(out["pool"].notna(), "").astype(str).to_numpy() if "pool" in out else np.full(len(out), "")
     is_sample = (role == "sample") & (pool == "")
     covs = [c for c in (PROTECTED if covariates is None else covariates) if c in out.columns]
     if covariates is not None and len(covs) < len(covariates):
@@ -116,9 +122,18 @@ def _prepare(df: pd.DataFrame, covariates: Sequence[str] | None) -> _Prep:
     return _Prep(out, y, plate, plates, lot, lots, is_sample, pool, covs)
 
 
-def _finish(p: _Prep, shift_row: np.ndarray, method: str, params: dict, shifts: pd.DataFrame,
-            check_pool: str | None, override: bool = False, warnings: Sequence[str] = (),
-            design: pd.DataFrame | None = None, corrected: np.ndarray | None = None) -> tuple[pd.DataFrame, BatchResult]:
+def _finish(
+    p: _Prep,
+    shift_row: np.ndarray,
+    method: str,
+    params: dict,
+    shifts: pd.DataFrame,
+    check_pool: str | None,
+    override: bool = False,
+    warnings: Sequence[str] = (),
+    design: pd.DataFrame | None = None,
+    corrected: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, BatchResult]:
     out = p.out
     log_c = p.y - shift_row if corrected is None else corrected
     out["batch_shift"] = p.y - log_c
@@ -138,14 +153,30 @@ def _plate_lots(p: _Prep) -> np.ndarray:
 
 
 def _shift_table(p: _Prep, shift: np.ndarray, se: np.ndarray, n: np.ndarray, q: float) -> pd.DataFrame:
-    return pd.DataFrame({"plate": np.asarray(p.plates), "kit_lot": _plate_lots(p), "shift": shift,
-                         "ci_low": shift - q * se, "ci_high": shift + q * se, "n": n.astype(int)})
+    return pd.DataFrame(
+        {
+            "plate": np.asarray(p.plates),
+            "kit_lot": _plate_lots(p),
+            "shift": shift,
+            "ci_low": shift - q * se,
+            "ci_high": shift + q * se,
+            "n": n.astype(int),
+        }
+    )
 
 
 # --- methods -------------------------------------------------------------------------------------------------------
 
-def bridge_correct(df: pd.DataFrame, pool: str = "BP1", target: float | None = None, *, check_pool: str | None = "QC2",
-                   covariates: Sequence[str] | None = None, level: float = 0.95) -> tuple[pd.DataFrame, BatchResult]:
+
+def bridge_correct(
+    df: pd.DataFrame,
+    pool: str = "BP1",
+    target: float | None = None,
+    *,
+    check_pool: str | None = "QC2",
+    covariates: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> tuple[pd.DataFrame, BatchResult]:
     """Bridging-pool normalisation. target: the pool's value in pg/mL (e.g. assigned on the reference lot); default
     its long-run geometric mean (mean over plates of the plate's mean log). CI: pooled within-plate SD of the pool's
     wells / sqrt(wells on the plate), t quantile (the target's own uncertainty is not included).
@@ -155,8 +186,9 @@ def bridge_correct(df: pd.DataFrame, pool: str = "BP1", target: float | None = N
         raise ValueError(f"bridge pool '{pool}' is also the check pool; pass another check_pool (or None).")
     m = (p.pool == pool) & np.isfinite(p.y)
     if not m.any():
-        raise ValueError(f"bridge correction: no finite values for pool '{pool}'; pools present: "
-                         f"{', '.join(sorted(set(p.pool) - {''})) or 'none'}.")
+        raise ValueError(
+            f"bridge correction: no finite values for pool '{pool}'; pools present: {', '.join(sorted(set(p.pool) - {''})) or 'none'}."
+        )
     n_pl = len(p.plates)
     n = np.bincount(p.plate[m], minlength=n_pl).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -172,31 +204,43 @@ def bridge_correct(df: pd.DataFrame, pool: str = "BP1", target: float | None = N
     warns = []
     if (n == 0).any():
         names = list(np.asarray(p.plates)[n == 0])
-        warns.append(f"{len(names)} plate(s) without pool {pool} left uncorrected (NaN): {', '.join(map(str, names[:5]))}"
-                     + (" ..." if len(names) > 5 else ""))
-    params = {"pool": pool, "target_pg_ml": float(np.exp(log_target)),
-              "target_source": "long-run geometric mean" if target is None else "given",
-              "within_plate_sd_log": s_w, "dof": dof}
+        warns.append(
+            f"{len(names)} plate(s) without pool {pool} left uncorrected (NaN): {', '.join(map(str, names[:5]))}"
+            + (" ..." if len(names) > 5 else "")
+        )
+    params = {
+        "pool": pool,
+        "target_pg_ml": float(np.exp(log_target)),
+        "target_source": "long-run geometric mean" if target is None else "given",
+        "within_plate_sd_log": s_w,
+        "dof": dof,
+    }
     return _finish(p, shift[p.plate], "bridge", params, _shift_table(p, shift, se, n, q), check_pool, warnings=warns)
 
 
-def lot_correct(df: pd.DataFrame, lot_shifts: LotShifts | Mapping[str, float], *, check_pool: str | None = "QC2",
-                covariates: Sequence[str] | None = None) -> tuple[pd.DataFrame, BatchResult]:
+def lot_correct(
+    df: pd.DataFrame,
+    lot_shifts: LotShifts | Mapping[str, float],
+    *,
+    check_pool: str | None = "QC2",
+    covariates: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, BatchResult]:
     """Subtract each kit lot's shift S (natural log), from `lot_shifts_from_standards` or a {lot: S} mapping."""
     p = _prepare(df, covariates)
     fit = lot_shifts if isinstance(lot_shifts, LotShifts) else None
     S = dict(fit.shift if fit else lot_shifts)
     absent = [str(v) for v in p.lots if str(v) not in S]
     if absent:
-        raise ValueError(f"lot correction: no shift for kit lot(s) {', '.join(absent)}; lots with a shift: "
-                         f"{', '.join(map(str, S))}. Fit the standards of every lot in the data.")
+        raise ValueError(
+            f"lot correction: no shift for kit lot(s) {', '.join(absent)}; lots with a shift: "
+            f"{', '.join(map(str, S))}. Fit the standards of every lot in the data."
+        )
     lot_s = np.array([S[str(v)] for v in p.lots])
     plate_lot = _plate_lots(p)
     shift = np.array([S[str(v)] for v in plate_lot])
     se = np.array([fit.stderr[str(v)] for v in plate_lot]) if fit else np.zeros(len(shift))
     q = 1.959964 if fit else 0.0
-    params = {"shift": S, "reference_lot": fit.reference_lot if fit else None,
-              "standards_fit": fit.summary() if fit else None}
+    params = {"shift": S, "reference_lot": fit.reference_lot if fit else None, "standards_fit": fit.summary() if fit else None}
     n = np.bincount(p.plate, minlength=len(p.plates))
     return _finish(p, lot_s[p.lot], "lot-shift", params, _shift_table(p, shift, se, n, q), check_pool)
 
@@ -218,10 +262,19 @@ def _design(p: _Prep, rows: np.ndarray, pools: list[str], intercept: bool) -> tu
     return X[:, keep], [names[i] for i in keep]
 
 
-def combat_correct(df: pd.DataFrame, batch: str = "plate", *, covariates: Sequence[str] | None = None,
-                   check_pool: str | None = "QC2", fit_pools: Sequence[str] | None = None, scale: bool = True,
-                   empirical_bayes: bool = True, override: bool = False, max_v: float = MAX_CRAMERS_V,
-                   level: float = 0.95) -> tuple[pd.DataFrame, BatchResult]:
+def combat_correct(
+    df: pd.DataFrame,
+    batch: str = "plate",
+    *,
+    covariates: Sequence[str] | None = None,
+    check_pool: str | None = "QC2",
+    fit_pools: Sequence[str] | None = None,
+    scale: bool = True,
+    empirical_bayes: bool = True,
+    override: bool = False,
+    max_v: float = MAX_CRAMERS_V,
+    level: float = 0.95,
+) -> tuple[pd.DataFrame, BatchResult]:
     """ComBat on one analyte with batch = 'plate' (default; absorbs the lot too) or 'kit_lot'.
 
     Fitted on samples and pools other than the check pool (each pool gets its own design column). Rows outside the
@@ -252,38 +305,60 @@ def combat_correct(df: pd.DataFrame, batch: str = "plate", *, covariates: Sequen
         pl = pd.Index(p.lots).get_indexer(_plate_lots(p))
         shifts = _shift_table(p, shift_b[pl], se_b[pl], n_fit[pl], q)
     warns = [f"{(n_fit == 0).sum()} {batch}(s) without fitted rows left uncorrected (NaN)."] if (n_fit == 0).any() else []
-    params = {"batch": batch, "covariates": p.covariates, "fit_pools": pools, "design_columns": names,
-              "scale": scale, "empirical_bayes": empirical_bayes, "priors": fit.priors, "iterations": fit.iterations,
-              "var_pooled": fit.var_pooled, "beta": dict(zip(names, fit.beta.tolist())),
-              "delta_star_range": [float(np.nanmin(fit.delta_star)), float(np.nanmax(fit.delta_star))]}
+    params = {
+        "batch": batch,
+        "covariates": p.covariates,
+        "fit_pools": pools,
+        "design_columns": names,
+        "scale": scale,
+        "empirical_bayes": empirical_bayes,
+        "priors": fit.priors,
+        "iterations": fit.iterations,
+        "var_pooled": fit.var_pooled,
+        "beta": dict(zip(names, fit.beta.tolist())),
+        "delta_star_range": [float(np.nanmin(fit.delta_star)), float(np.nanmax(fit.delta_star))],
+    }
     return _finish(p, np.zeros(len(p.y)), "combat", params, shifts, check_pool, override, warns, table, corr)
 
 
-def mixed_correct(df: pd.DataFrame, *, random: Sequence[str] = ("plate", "kit_lot"),
-                  covariates: Sequence[str] | None = None, check_pool: str | None = "QC2",
-                  fit_pools: Sequence[str] | None = None, override: bool = False, max_v: float = MAX_CRAMERS_V,
-                  level: float = 0.95) -> tuple[pd.DataFrame, BatchResult]:
+def mixed_correct(
+    df: pd.DataFrame,
+    *,
+    random: Sequence[str] = ("plate", "kit_lot"),
+    covariates: Sequence[str] | None = None,
+    check_pool: str | None = "QC2",
+    fit_pools: Sequence[str] | None = None,
+    override: bool = False,
+    max_v: float = MAX_CRAMERS_V,
+    level: float = 0.95,
+) -> tuple[pd.DataFrame, BatchResult]:
     """REML mixed model log C = X beta + u_plate (+ u_lot) + e (X: intercept, protected covariates, fitted pools);
     corrected = log C - u_plate - u_lot (BLUPs). CI of the plate shift from the prediction-error variance."""
     if "plate" not in random or not set(random) <= {"plate", "kit_lot"}:
         raise ValueError(f"mixed: random must be ('plate',) or ('plate', 'kit_lot'), not {tuple(random)}.")
     p = _prepare(df, covariates)
     rows, pools = _fit_rows(p, check_pool, fit_pools)
-    table = check_design(p.out[p.is_sample], covariates=p.covariates, batches=tuple(random), max_v=max_v,
-                         override=override)
+    table = check_design(p.out[p.is_sample], covariates=p.covariates, batches=tuple(random), max_v=max_v, override=override)
     X, names = _design(p, rows, pools, intercept=True)
     with_lot = "kit_lot" in random
     plate_lot = pd.Index(p.lots).get_indexer(_plate_lots(p))
-    fit = fit_reml(p.y[rows], X, p.plate[rows], len(p.plates), p.lot[rows] if with_lot else None,
-                   len(p.lots) if with_lot else 0, plate_lot)
+    fit = fit_reml(p.y[rows], X, p.plate[rows], len(p.plates), p.lot[rows] if with_lot else None, len(p.lots) if with_lot else 0, plate_lot)
     u_row = fit.u_plate[p.plate] + (fit.u_lot[p.lot] if with_lot else 0.0)
     shift = fit.u_plate + (fit.u_lot[plate_lot] if with_lot else 0.0)
     n = np.bincount(p.plate[rows], minlength=len(p.plates))
     shifts = _shift_table(p, shift, np.sqrt(fit.pev), n, float(stats.norm.ppf(0.5 + level / 2)))
-    params = {"random": list(random), "covariates": p.covariates, "fit_pools": pools, "design_columns": names,
-              "sigma2": fit.sigma2, "shares": fit.shares(), "beta": dict(zip(names, fit.beta.tolist())),
-              "u_lot": dict(zip(map(str, p.lots), fit.u_lot.tolist())), "converged": fit.converged,
-              "message": fit.message}
+    params = {
+        "random": list(random),
+        "covariates": p.covariates,
+        "fit_pools": pools,
+        "design_columns": names,
+        "sigma2": fit.sigma2,
+        "shares": fit.shares(),
+        "beta": dict(zip(names, fit.beta.tolist())),
+        "u_lot": dict(zip(map(str, p.lots), fit.u_lot.tolist())),
+        "converged": fit.converged,
+        "message": fit.message,
+    }
     warns = [] if fit.converged else [f"REML did not converge: {fit.message}"]
     if with_lot and len(p.lots) < 5:
         warns.append(f"only {len(p.lots)} kit lot(s): the lot variance component is poorly determined.")

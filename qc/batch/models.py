@@ -81,8 +81,15 @@ class MixedFit:
         return {k: (v / total if total > 0 else float("nan")) for k, v in self.sigma2.items()}
 
 
-def fit_reml(y: Array, X: Array, plate: NDArray[np.intp], n_plates: int,
-             lot: NDArray[np.intp] | None = None, n_lots: int = 0, plate_lot: NDArray[np.intp] | None = None) -> MixedFit:
+def fit_reml(
+    y: Array,
+    X: Array,
+    plate: NDArray[np.intp],
+    n_plates: int,
+    lot: NDArray[np.intp] | None = None,
+    n_lots: int = 0,
+    plate_lot: NDArray[np.intp] | None = None,
+) -> MixedFit:
     """REML for plate (and optionally lot) random intercepts. X must have full column rank (see independent_columns).
 
     plate_lot: the lot code of each plate (for the PEV of u_plate + u_lot); defaults to the plate's most common lot.
@@ -172,8 +179,17 @@ class CombatFit:
         return (s - self.gamma_star[batch]) / np.sqrt(self.delta_star[batch]) * sd + stand_mean
 
 
-def combat(y: Array, X: Array, batch: NDArray[np.intp], n_batch: int, *, scale: bool = True,
-           empirical_bayes: bool = True, tol: float = 1e-6, max_iter: int = 1000) -> CombatFit:
+def combat(
+    y: Array,
+    X: Array,
+    batch: NDArray[np.intp],
+    n_batch: int,
+    *,
+    scale: bool = True,
+    empirical_bayes: bool = True,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+) -> CombatFit:
     """ComBat for one analyte. X: covariate (and pool) columns WITHOUT intercept and without batch columns."""
     n_b = np.bincount(batch, minlength=n_batch).astype(float)
     safe_n = np.maximum(n_b, 1.0)
@@ -209,8 +225,7 @@ def combat(y: Array, X: Array, batch: NDArray[np.intp], n_batch: int, *, scale: 
                 d_new = (0.5 * sum2 + b_prior) / (n_b / 2 + a_prior - 1)
             else:
                 d_new = d_old
-            change = max(np.max(np.abs(g_new - g_star) / np.maximum(np.abs(g_star), 1e-12)),
-                         np.max(np.abs(d_new - d_old) / d_old))
+            change = max(np.max(np.abs(g_new - g_star) / np.maximum(np.abs(g_star), 1e-12)), np.max(np.abs(d_new - d_old) / d_old))
             g_star, d_old = g_new, d_new
             if change < tol:
                 break

@@ -18,8 +18,7 @@ from sqlmodel import Session, select
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.slow  # ~25 s: a real server and a real browser
 
@@ -63,11 +62,15 @@ def server(tmp_path_factory):
     upgrade(url)
     passwords = run_demo(url, tmp / "study", n_plates=4, seed=5).passwords()
     port = _free_port()
-    env = dict(os.environ, LABDB_DATABASE_URL=url, STREAMLIT_SERVER_HEADLESS="true",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env = dict(os.environ, LABDB_DATABASE_URL=url, STREAMLIT_SERVER_HEADLESS="true", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = (tmp / "streamlit.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -140,8 +143,20 @@ def _gen5_upload(tmp: Path) -> tuple[Path, Path]:
     plate = study.plates[0]
     flags = {(f"{w}@450" if f == "overflow" else w): f for w, f in plate.flags.items()}
     path = tmp / "upload" / f"{plate.name}_gen5.txt"
-    path.write_bytes(gen5.write_text([{"name": plate.name, "read_time": plate.read_time, "instrument": "BioTek Synergy H1",
-                                       "serial": "SN-BROWSER", "values": plate.od, "flags": flags}]))
+    path.write_bytes(
+        gen5.write_text(
+            [
+                {
+                    "name": plate.name,
+                    "read_time": plate.read_time,
+                    "instrument": "BioTek Synergy H1",
+                    "serial": "SN-BROWSER",
+                    "values": plate.od,
+                    "flags": flags,
+                }
+            ]
+        )
+    )
     return path, paths["plate_map"]
 
 
@@ -211,8 +226,9 @@ def test_pi_uploads_approves_and_exports_in_a_real_browser(chromium, server):
         with Session(get_engine(server["url"])) as s:
             plate = s.get(Plate, plate_id)
             assert plate.status == "approved" and plate.reviewed_by == "dr.pi"
-            actors = s.exec(select(AuditEvent.actor).where(AuditEvent.action == "plate.approve",
-                                                           AuditEvent.entity_id == str(plate_id))).all()
+            actors = s.exec(
+                select(AuditEvent.actor).where(AuditEvent.action == "plate.approve", AuditEvent.entity_id == str(plate_id))
+            ).all()
             assert actors == ["dr.pi"]
 
         # download the export

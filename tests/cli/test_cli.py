@@ -16,8 +16,19 @@ from conftest import table_counts
 from labdb.cli import app
 
 runner = CliRunner()
-COMMANDS = [[], ["init"], ["ingest"], ["samples", "import"], ["sites", "add"], ["plates", "list"], ["plates", "approve"],
-            ["plates", "reject"], ["export"], ["demo"], ["dashboard"]]
+COMMANDS = [
+    [],
+    ["init"],
+    ["ingest"],
+    ["samples", "import"],
+    ["sites", "add"],
+    ["plates", "list"],
+    ["plates", "approve"],
+    ["plates", "reject"],
+    ["export"],
+    ["demo"],
+    ["dashboard"],
+]
 
 
 def labdb(*args: str):
@@ -42,7 +53,9 @@ def test_every_command_has_help(command):
 def test_ingest_list_approve_export(db_url, small_study, tmp_path):
     study, paths = small_study
     files = paths["plates"][:3]
-    result = labdb("ingest", *files, "--template", paths["template"], "--plate-map", paths["plate_map"], "--kit-lot", "L2301", "--operator", "KM")
+    result = labdb(
+        "ingest", *files, "--template", paths["template"], "--plate-map", paths["plate_map"], "--kit-lot", "L2301", "--operator", "KM"
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("stored, verdict") == 3
     again = labdb("ingest", files[0], "--template", paths["template"], "--plate-map", paths["plate_map"])

@@ -18,8 +18,17 @@ from labdb.demo.run import run_demo
 from labdb.export import LONG_COLUMNS
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
-PAGES = ["pages/overview.py", "pages/upload.py", "pages/review.py", "pages/worklist.py", "pages/runqc.py",
-         "pages/cohort.py", "pages/batch.py", "pages/export.py", "pages/audit.py"]
+PAGES = [
+    "pages/overview.py",
+    "pages/upload.py",
+    "pages/review.py",
+    "pages/worklist.py",
+    "pages/runqc.py",
+    "pages/cohort.py",
+    "pages/batch.py",
+    "pages/export.py",
+    "pages/audit.py",
+]
 
 
 @pytest.fixture
@@ -137,8 +146,9 @@ def test_review_masks_a_well_refits_and_records_decisions(demo_db):
     with _session(demo_db) as s:
         plate_id = s.exec(select(Plate.id).where(Plate.status == "evaluated").order_by(Plate.id)).first()
         fits_before = s.exec(select(CurveFit.id).where(CurveFit.plate_id == plate_id)).all()
-        well = s.exec(select(Well.position).where(Well.plate_id == plate_id, Well.role == "standard", Well.masked.is_(False))
-                      .order_by(Well.id)).first()
+        well = s.exec(
+            select(Well.position).where(Well.plate_id == plate_id, Well.role == "standard", Well.masked.is_(False)).order_by(Well.id)
+        ).first()
     at = _open(_app("Dr Review"), "pages/review.py")
     at.selectbox(key="review_plate").set_value(plate_id).run()
     assert not at.exception
@@ -177,10 +187,12 @@ def test_upload_previews_problems_and_ingests_with_the_button(db_url, small_stud
     at = _open(_app("Uploader"), "pages/upload.py")
     assert any("Drop one or more reader files" in i.value for i in at.info)
     at.selectbox(key="upload_template_choice").set_value(template)
-    at.file_uploader(key="upload_files").set_value([
-        (good.name, good.read_bytes(), "text/plain"),
-        ("broken.csv", b"this is not a plate\n1,2,3\n", "text/csv"),
-    ])
+    at.file_uploader(key="upload_files").set_value(
+        [
+            (good.name, good.read_bytes(), "text/plain"),
+            ("broken.csv", b"this is not a plate\n1,2,3\n", "text/csv"),
+        ]
+    )
     at.file_uploader(key="upload_plate_map").set_value((paths["plate_map"].name, paths["plate_map"].read_bytes(), "text/csv"))
     at.run()
     assert not at.exception
@@ -249,8 +261,19 @@ def test_run_qc_shows_the_guide_set_and_the_violations(db_url, tmp_path, monkeyp
     with session_scope(db_url) as session:  # a stored 1-3s on an unreviewed run (as runqc.reevaluate stores them)
         plate = session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).first()
         plate_id = plate.id
-        session.add(QcViolation(rule="1-3s", severity="reject", metric="control_conc", kit_lot_id=plate.kit_lot_id,
-                                level="low", plate_id=plate_id, plate_ids=[plate_id], values=[412.0], z=[3.4]))
+        session.add(
+            QcViolation(
+                rule="1-3s",
+                severity="reject",
+                metric="control_conc",
+                kit_lot_id=plate.kit_lot_id,
+                level="low",
+                plate_id=plate_id,
+                plate_ids=[plate_id],
+                values=[412.0],
+                z=[3.4],
+            )
+        )
         rules = sorted(v.rule for v in session.exec(select(QcViolation).where(QcViolation.plate_id == plate_id)).all())
     _open(at, "pages/review.py")
     at.selectbox(key="review_plate").set_value(plate_id).run()

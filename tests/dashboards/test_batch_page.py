@@ -161,8 +161,7 @@ def test_a_technician_neither_sees_nor_opens_the_page_nor_may_correct(approved_d
     assert not at.exception
     assert [e.value for e in at.error] == ["A technician may not open this page."]
     assert not at.title and "batch_run" not in {b.key for b in at.button}
-    with pytest.raises(PermissionDenied, match="technician may not run batch corrections"), \
-            session_scope(approved_db) as s:
+    with pytest.raises(PermissionDenied, match="technician may not run batch corrections"), session_scope(approved_db) as s:
         from labdb.users import require
 
         run_correction(s, CorrectionOptions("bridge"), require(s, "tech", "correct").name)
@@ -212,8 +211,7 @@ def test_the_overview_says_whether_the_correction_is_current(approved_db):
         version = run_correction(s, CorrectionOptions("bridge"), "stats").run.id
     st.cache_data.clear()  # the pages cache their queries for 30 s; a new correction elsewhere is seen after that
     at = _as("technician")
-    assert any(f"Batch correction version {version} (bridge)" in m.value and "every approved plate" in m.value
-               for m in at.success)
+    assert any(f"Batch correction version {version} (bridge)" in m.value and "every approved plate" in m.value for m in at.success)
     with session_scope(approved_db) as s:  # approving the failed plate too (with a reason) leaves the run behind
         failed = s.exec(select(Plate.id).where(Plate.status == "evaluated")).first()
         decide(s, [failed], "approved", "dr.pi", "Checked by hand: standards fine after masking review.")

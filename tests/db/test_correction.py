@@ -67,10 +67,14 @@ def test_bridge_run_stores_shifts_and_values_beside_the_raw_results(demo_db):
         assert sorted(run.plate_ids) == approved and run.n_plates == len(approved)
         shifts = {r.plate_id: r for r in s.exec(select(CorrectionShift).where(CorrectionShift.run_id == run_id))}
         assert sorted(shifts) == approved
-        values = s.exec(select(CorrectedResult, Result).join(Result, Result.id == CorrectedResult.result_id)
-                        .where(CorrectedResult.run_id == run_id)).all()
-        in_range = s.exec(select(sa.func.count(Result.id)).join(Plate, Plate.id == Result.plate_id).where(
-            Plate.status == "approved", Result.role == "sample", Result.censoring == "none", Result.conc_pg_ml > 0)).one()
+        values = s.exec(
+            select(CorrectedResult, Result).join(Result, Result.id == CorrectedResult.result_id).where(CorrectedResult.run_id == run_id)
+        ).all()
+        in_range = s.exec(
+            select(sa.func.count(Result.id))
+            .join(Plate, Plate.id == Result.plate_id)
+            .where(Plate.status == "approved", Result.role == "sample", Result.censoring == "none", Result.conc_pg_ml > 0)
+        ).one()
         assert len(values) == in_range == run.n_values
         for corrected, result in values:  # corrected = raw / exp(plate shift), the plate's shift from its pool
             assert corrected.corrected_pg_ml == pytest.approx(result.conc_pg_ml * math.exp(-shifts[result.plate_id].shift))
@@ -111,8 +115,7 @@ def test_export_fills_corrected_values_and_names_the_version(demo_db):
     with session_scope(demo_db) as s:
         latest, first = export_frame(s), export_frame(s, correction_version=v1)
         provenance = plan_export(s).provenance["batch_correction"]
-        stored = dict(s.exec(select(CorrectedResult.result_id, CorrectedResult.corrected_pg_ml)
-                             .where(CorrectedResult.run_id == v2)).all())
+        stored = dict(s.exec(select(CorrectedResult.result_id, CorrectedResult.corrected_pg_ml).where(CorrectedResult.run_id == v2)).all())
     in_range = latest["censoring"] == "none"
     assert latest.loc[in_range, "bdnf_pg_ml_corrected"].notna().all()
     assert latest.loc[~in_range, "bdnf_pg_ml_corrected"].isna().all()  # a censored value has nothing to correct
@@ -149,8 +152,11 @@ def test_correction_tables_are_append_only(demo_db):
     with session_scope(demo_db) as s:
         run_correction(s, CorrectionOptions("bridge"), "stats")
     engine = get_engine(demo_db)
-    for statement in ("UPDATE corrected_result SET corrected_pg_ml = 1", "DELETE FROM correction_shift",
-                      "UPDATE correction_run SET method = 'x'"):
+    for statement in (
+        "UPDATE corrected_result SET corrected_pg_ml = 1",
+        "DELETE FROM correction_shift",
+        "UPDATE correction_run SET method = 'x'",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with engine.begin() as conn:
                 conn.execute(sa.text(statement))
@@ -177,10 +183,12 @@ def test_cli_batch_correct_report_list_and_errors(demo_db):
     result = runner.invoke(app, ["batch", "report"])
     assert result.exit_code == 2 and "no batch-correction run yet" in result.stderr
     counts = table_counts(demo_db)
-    for args, message in ((["--method", "quantile"], "--method quantile: unknown"),
-                          (["--reference-lot", "L9999"], "--reference-lot L9999: no approved plate uses that kit lot"),
-                          (["--method", "bridge", "--override", "why"], "--override applies to combat and mixed only"),
-                          (["--method", "combat", "--batch", "day"], "--batch day: use plate or kit_lot")):
+    for args, message in (
+        (["--method", "quantile"], "--method quantile: unknown"),
+        (["--reference-lot", "L9999"], "--reference-lot L9999: no approved plate uses that kit lot"),
+        (["--method", "bridge", "--override", "why"], "--override applies to combat and mixed only"),
+        (["--method", "combat", "--batch", "day"], "--batch day: use plate or kit_lot"),
+    ):
         result = runner.invoke(app, ["batch", "correct", *args])
         assert result.exit_code == 2, result.output
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -33,9 +33,29 @@ from qc.manifest import MANIFEST_COLUMNS
 
 runner = CliRunner()
 NOTE = '=HYPERLINK("http://x","y")'
-REQUIRED = ["sample_id", "subject_id", "visit", "sample_type", "plate_id", "kit_lot", "operator", "bdnf_pg_ml",
-            "bdnf_pg_ml_corrected", "censoring", "lloq_pg_ml", "uloq_pg_ml", "cv_pct", "n_replicates", "qc_flags",
-            "plate_status", "season", "collection_time", "raw_file_sha256", "curve_model", "curve_engine"]
+REQUIRED = [
+    "sample_id",
+    "subject_id",
+    "visit",
+    "sample_type",
+    "plate_id",
+    "kit_lot",
+    "operator",
+    "bdnf_pg_ml",
+    "bdnf_pg_ml_corrected",
+    "censoring",
+    "lloq_pg_ml",
+    "uloq_pg_ml",
+    "cv_pct",
+    "n_replicates",
+    "qc_flags",
+    "plate_status",
+    "season",
+    "collection_time",
+    "raw_file_sha256",
+    "curve_model",
+    "curve_engine",
+]
 
 
 @pytest.fixture
@@ -44,7 +64,9 @@ def study_db(db_url, small_study, tmp_path):
     study, paths = small_study
     manifest = pd.read_csv(paths["manifest"], dtype=str, keep_default_na=False)
     plate_map = pd.read_csv(paths["plate_map"], dtype=str, keep_default_na=False)
-    on_plate_1 = plate_map.loc[(plate_map["plate"] == study.plates[0].name) & plate_map["sample_id"].isin(manifest["sample_id"]), "sample_id"]
+    on_plate_1 = plate_map.loc[
+        (plate_map["plate"] == study.plates[0].name) & plate_map["sample_id"].isin(manifest["sample_id"]), "sample_id"
+    ]
     noted = on_plate_1.iloc[0]
     manifest["freezer_box"] = [f"BOX-{i // 20}" for i in range(len(manifest))]
     manifest["consent_version"] = ""
@@ -58,7 +80,12 @@ def study_db(db_url, small_study, tmp_path):
         import_manifest(session, path, "tech")
         plate_ids = []
         for file in paths["plates"][:3]:
-            plate_ids += [pid for pid, _, _ in ingest_upload(session, Upload.from_path(file), IngestRequest(template, pmap, "L2301", "KM", actor="tech")).plates]
+            plate_ids += [
+                pid
+                for pid, _, _ in ingest_upload(
+                    session, Upload.from_path(file), IngestRequest(template, pmap, "L2301", "KM", actor="tech")
+                ).plates
+            ]
     with session_scope(db_url) as session:
         decide(session, plate_ids[:2], "approved", "dr.pi", "fine for the test")
     return {"url": db_url, "manifest": manifest, "noted": noted, "approved": plate_ids[:2], "plates": plate_ids}
@@ -142,8 +169,16 @@ def test_wide_export_one_row_per_subject_and_visit(study_db):
     wide = _frame(url, filters=ExportFilters(include_unapproved=True), wide=True)
     assert not wide.duplicated(["subject_id", "visit"]).any()
     assert len(wide) == len(long.drop_duplicates(["subject_id", "visit"]))
-    assert {"bdnf_pg_ml_serum", "bdnf_pg_ml_plasma_edta", "censoring_serum", "sample_id_plasma_edta",
-            "n_measurements_serum", "storage_days_serum", "freezer_box", "season"} <= set(wide.columns)
+    assert {
+        "bdnf_pg_ml_serum",
+        "bdnf_pg_ml_plasma_edta",
+        "censoring_serum",
+        "sample_id_plasma_edta",
+        "n_measurements_serum",
+        "storage_days_serum",
+        "freezer_box",
+        "season",
+    } <= set(wide.columns)
     indexed = wide.set_index(["subject_id", "visit"])
     for (subject, visit, stype), group in long.groupby(["subject_id", "visit", "sample_type"]):
         row = indexed.loc[(subject, visit)]
@@ -207,7 +242,7 @@ def test_csv_neutralises_formulas(study_db, tmp_path):
     out = tmp_path / "bdnf.csv"
     assert runner.invoke(app, ["export", "--out", str(out)]).exit_code == 0
     text = out.read_text()
-    assert "'=HYPERLINK(" in text and ',=HYPERLINK(' not in text and ',"=HYPERLINK(' not in text
+    assert "'=HYPERLINK(" in text and ",=HYPERLINK(" not in text and ',"=HYPERLINK(' not in text
     df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert df.loc[df["sample_id"] == study_db["noted"], "notes"].iloc[0] == "'" + NOTE
     for column in df.columns:
@@ -276,8 +311,10 @@ def _columns(url):
 
 def test_cli_export_options(study_db, tmp_path):
     wide = tmp_path / "wide.csv"
-    result = runner.invoke(app, ["export", "-o", str(wide), "--wide", "--study", "SYD", "--sample-type", "serum",
-                                 "--until", "2030-12-31", "--include-unapproved"])
+    result = runner.invoke(
+        app,
+        ["export", "-o", str(wide), "--wide", "--study", "SYD", "--sample-type", "serum", "--until", "2030-12-31", "--include-unapproved"],
+    )
     assert result.exit_code == 0, result.output
     df = pd.read_csv(wide)
     assert set(df["site"]) == {"SYD"} and "bdnf_pg_ml_serum" in df and "bdnf_pg_ml_plasma_edta" not in df

@@ -102,9 +102,12 @@ def test_wells_link_to_samples_whichever_comes_first(db_url, small_study):
         import_manifest(session, paths["manifest"], "tester")
     _ingest(db_url, paths["plates"][1], paths)  # manifest first
     with get_engine(db_url).connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT p.name, COUNT(*), COUNT(r.sample_id) FROM result r JOIN plate p ON p.id = r.plate_id "
-            "WHERE r.role = 'sample' GROUP BY p.name ORDER BY p.name")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT p.name, COUNT(*), COUNT(r.sample_id) FROM result r JOIN plate p ON p.id = r.plate_id "
+                "WHERE r.role = 'sample' GROUP BY p.name ORDER BY p.name"
+            )
+        ).all()
     typos = set(study.truth.typos)
     for name, total, linked in rows:
         plate = next(p for p in study.plates if p.name == name)
@@ -151,16 +154,14 @@ def test_the_driver_checks_the_uploaders_role_in_each_files_transaction(db_url, 
     with session_scope(db_url) as s:
         add_user(s, "sam", "statistician", "a long password", actor="admin")
         add_user(s, "tina", "technician", "a long password", actor="admin")
-    request = IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L2301",
-                            actor="sam", check_role=True)
+    request = IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L2301", actor="sam", check_role=True)
     files = [Upload.from_path(p) for p in paths["plates"][:2]]
     before = table_counts(db_url)
     refused = list(ingest(db_url, files, request))
     assert [type(r) for _, r in refused] == [PermissionDenied, PermissionDenied]
     assert "sam is a statistician; a statistician may not upload reader files" in str(refused[0][1])
     assert table_counts(db_url) == before
-    stored = list(ingest(db_url, files, IngestRequest(request.template, request.plate_map, "L2301", actor="tina",
-                                                      check_role=True)))
+    stored = list(ingest(db_url, files, IngestRequest(request.template, request.plate_map, "L2301", actor="tina", check_role=True)))
     assert all(not r.duplicate for _, r in stored)
     with session_scope(db_url) as s:
         assert {p.ingested_by for p in s.exec(select(Plate)).all()} == {"tina"}

@@ -23,12 +23,45 @@ from labdb.templates import load_plate_map, load_template
 runner = CliRunner()
 
 GOOD = [
-    {"sample_id": "S1", "subject_id": "P1", "sample_type": "serum", "collected_at": "2024-01-10 08:30", "site": "SYD",
-     "visit": "baseline", "sex": "F", "platelet_count": "250", "freeze_thaw_cycles": "0", "fasting": "yes", "lab_box": "B7"},
-    {"sample_id": "S2", "subject_id": "P1", "sample_type": "plasma_edta", "collected_at": "2024-01-10 08:30", "site": "SYD",
-     "visit": "baseline", "sex": "F", "platelet_count": "250", "freeze_thaw_cycles": "1", "fasting": "no", "lab_box": ""},
-    {"sample_id": "S3", "subject_id": "P2", "sample_type": "serum", "collected_at": "2024-07-02 09:00", "site": "AMS",
-     "visit": "baseline", "sex": "M", "platelet_count": "310", "freeze_thaw_cycles": "2", "fasting": "", "lab_box": "B8"},
+    {
+        "sample_id": "S1",
+        "subject_id": "P1",
+        "sample_type": "serum",
+        "collected_at": "2024-01-10 08:30",
+        "site": "SYD",
+        "visit": "baseline",
+        "sex": "F",
+        "platelet_count": "250",
+        "freeze_thaw_cycles": "0",
+        "fasting": "yes",
+        "lab_box": "B7",
+    },
+    {
+        "sample_id": "S2",
+        "subject_id": "P1",
+        "sample_type": "plasma_edta",
+        "collected_at": "2024-01-10 08:30",
+        "site": "SYD",
+        "visit": "baseline",
+        "sex": "F",
+        "platelet_count": "250",
+        "freeze_thaw_cycles": "1",
+        "fasting": "no",
+        "lab_box": "",
+    },
+    {
+        "sample_id": "S3",
+        "subject_id": "P2",
+        "sample_type": "serum",
+        "collected_at": "2024-07-02 09:00",
+        "site": "AMS",
+        "visit": "baseline",
+        "sex": "M",
+        "platelet_count": "310",
+        "freeze_thaw_cycles": "2",
+        "fasting": "",
+        "lab_box": "B8",
+    },
 ]
 
 
@@ -69,14 +102,24 @@ def _rejected(url, path) -> str:
 def test_every_rule_is_reported_at_once_by_row_and_column(db_url, tmp_path):
     _sites(db_url)
     bad = [dict(r) for r in GOOD]
-    bad[0]["sample_type"] = "saliva"                # row 2: unknown sample type
-    bad[1]["collected_at"] = "2999-01-01"           # row 3: in the future
-    bad[1]["sex"] = "M"                             # row 3: P1 was F on row 2
-    bad[2]["platelet_count"] = "3000"               # row 4: implausible platelet count
-    bad[2]["freeze_thaw_cycles"] = "-1"             # row 4: negative count
-    bad.append(dict(GOOD[2], sample_id="S1", subject_id="P3", sex="F"))                      # row 5: duplicate sample ID
-    bad.append(dict(GOOD[2], sample_id="S6", subject_id="P4", platelet_count="5", site="XYZ",  # row 6: several at once
-                    collected_at="10/01/2024", fasting="maybe", freeze_thaw_cycles="1.5"))
+    bad[0]["sample_type"] = "saliva"  # row 2: unknown sample type
+    bad[1]["collected_at"] = "2999-01-01"  # row 3: in the future
+    bad[1]["sex"] = "M"  # row 3: P1 was F on row 2
+    bad[2]["platelet_count"] = "3000"  # row 4: implausible platelet count
+    bad[2]["freeze_thaw_cycles"] = "-1"  # row 4: negative count
+    bad.append(dict(GOOD[2], sample_id="S1", subject_id="P3", sex="F"))  # row 5: duplicate sample ID
+    bad.append(
+        dict(
+            GOOD[2],
+            sample_id="S6",
+            subject_id="P4",
+            platelet_count="5",
+            site="XYZ",  # row 6: several at once
+            collected_at="10/01/2024",
+            fasting="maybe",
+            freeze_thaw_cycles="1.5",
+        )
+    )
     bad.append(dict(GOOD[2], sample_id="S7", subject_id="", platelet_count="lots", sample_type="serun"))  # row 7
     message = _rejected(db_url, _write(tmp_path, bad))
     expected = [
@@ -94,8 +137,10 @@ def test_every_rule_is_reported_at_once_by_row_and_column(db_url, tmp_path):
         "row 6: fasting 'maybe' is not yes or no",
         "row 7: subject_id is empty",
         "row 7: platelet_count 'lots' is not a number",
-        ("row 7: sample_type 'serun' is not a sample type: use serum, plasma_edta, plasma_citrate, plasma_heparin or "
-         "platelet_poor_plasma (did you mean serum?)"),
+        (
+            "row 7: sample_type 'serun' is not a sample type: use serum, plasma_edta, plasma_citrate, plasma_heparin or "
+            "platelet_poor_plasma (did you mean serum?)"
+        ),
     ]
     for fragment in expected:
         assert fragment in message, fragment
@@ -132,11 +177,20 @@ def test_xlsx_manifest_rows_are_numbered_as_in_the_sheet(db_url, tmp_path):
 
 
 def test_sample_type_synonyms_and_loose_headers(db_url, tmp_path):
-    synonyms = {"EDTA plasma": "plasma_edta", "Plasma (EDTA)": "plasma_edta", "K2-EDTA plasma": "plasma_edta",
-                "citrate plasma": "plasma_citrate", "Heparin": "plasma_heparin", "platelet-poor plasma": "platelet_poor_plasma",
-                "PPP": "platelet_poor_plasma", " Serum ": "serum"}
-    rows = [{"Sample ID": f"T{i}", "Subject-ID": "P9", "Sample type": written, "collected_at": "2024-05-01"}
-            for i, written in enumerate(synonyms)]
+    synonyms = {
+        "EDTA plasma": "plasma_edta",
+        "Plasma (EDTA)": "plasma_edta",
+        "K2-EDTA plasma": "plasma_edta",
+        "citrate plasma": "plasma_citrate",
+        "Heparin": "plasma_heparin",
+        "platelet-poor plasma": "platelet_poor_plasma",
+        "PPP": "platelet_poor_plasma",
+        " Serum ": "serum",
+    }
+    rows = [
+        {"Sample ID": f"T{i}", "Subject-ID": "P9", "Sample type": written, "collected_at": "2024-05-01"}
+        for i, written in enumerate(synonyms)
+    ]
     assert _import(db_url, _write(tmp_path, rows))["added"] == len(synonyms)
     with session_scope(db_url) as session:
         stored = dict(session.exec(select(Sample.code, Sample.sample_type)).all())
@@ -214,11 +268,17 @@ def test_moving_a_sample_to_another_subject_is_audited(db_url, tmp_path):
 
 @pytest.mark.parametrize(
     ("when", "hemisphere", "meteorological", "astronomical"),
-    [("2024-03-10", "north", "spring", "winter"), ("2024-03-25", "north", "spring", "spring"),
-     ("2024-06-15", "north", "summer", "spring"), ("2024-09-21", "north", "autumn", "summer"),
-     ("2024-12-05", "north", "winter", "autumn"), ("2024-12-25", "north", "winter", "winter"),
-     ("2024-03-10", "south", "autumn", "summer"), ("2024-06-15", "south", "winter", "autumn"),
-     ("2024-01-01", "south", "summer", "summer")],
+    [
+        ("2024-03-10", "north", "spring", "winter"),
+        ("2024-03-25", "north", "spring", "spring"),
+        ("2024-06-15", "north", "summer", "spring"),
+        ("2024-09-21", "north", "autumn", "summer"),
+        ("2024-12-05", "north", "winter", "autumn"),
+        ("2024-12-25", "north", "winter", "winter"),
+        ("2024-03-10", "south", "autumn", "summer"),
+        ("2024-06-15", "south", "winter", "autumn"),
+        ("2024-01-01", "south", "summer", "summer"),
+    ],
 )
 def test_season_conventions(when, hemisphere, meteorological, astronomical, monkeypatch):
     day = datetime.fromisoformat(when)
@@ -233,8 +293,10 @@ def test_season_conventions(when, hemisphere, meteorological, astronomical, monk
 
 def test_seasons_follow_hemisphere_convention_and_site_changes(db_url, tmp_path, monkeypatch):
     _sites(db_url)
-    rows = [dict(GOOD[0], sample_id="N", subject_id="PN", site="AMS", collected_at="2024-03-10 07:00"),
-            dict(GOOD[0], sample_id="S", subject_id="PS", site="SYD", collected_at="2024-03-10 07:00")]
+    rows = [
+        dict(GOOD[0], sample_id="N", subject_id="PN", site="AMS", collected_at="2024-03-10 07:00"),
+        dict(GOOD[0], sample_id="S", subject_id="PS", site="SYD", collected_at="2024-03-10 07:00"),
+    ]
     _import(db_url, _write(tmp_path, rows))
     with session_scope(db_url) as session:
         assert dict(session.exec(select(Sample.code, Sample.season)).all()) == {"N": "spring", "S": "autumn"}
@@ -245,8 +307,9 @@ def test_seasons_follow_hemisphere_convention_and_site_changes(db_url, tmp_path,
         set_site(session, "SYD", "north", None, "tester")  # a site entered in the wrong hemisphere, corrected
     with session_scope(db_url) as session:
         assert session.exec(select(Sample.season).where(Sample.code == "S")).one() == "winter"
-        event = session.exec(select(AuditEvent).where(AuditEvent.action == "sample.update", AuditEvent.entity_id == "S")
-                             .order_by(AuditEvent.id.desc())).first()
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "sample.update", AuditEvent.entity_id == "S").order_by(AuditEvent.id.desc())
+        ).first()
         assert event.before == {"season": "summer"} and event.after == {"season": "winter"} and "SYD" in event.detail
 
 
@@ -268,10 +331,12 @@ def _study_sites(url, study):
 
 def _link_state(url):
     with session_scope(url) as session:
-        wells = session.exec(select(Well.sample_code, Sample.code).join(Sample, Sample.id == Well.sample_id, isouter=True)
-                             .where(Well.role == "sample")).all()
-        results = session.exec(select(Result.name, Sample.code).join(Sample, Sample.id == Result.sample_id, isouter=True)
-                               .where(Result.role == "sample")).all()
+        wells = session.exec(
+            select(Well.sample_code, Sample.code).join(Sample, Sample.id == Well.sample_id, isouter=True).where(Well.role == "sample")
+        ).all()
+        results = session.exec(
+            select(Result.name, Sample.code).join(Sample, Sample.id == Result.sample_id, isouter=True).where(Result.role == "sample")
+        ).all()
         return sorted(wells, key=str), sorted(results, key=str), unmatched(session)
 
 

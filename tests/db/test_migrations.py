@@ -37,12 +37,16 @@ def test_append_only_tables_refuse_update_and_delete(db_url, table):
             conn.execute(sa.text("INSERT INTO audit_event (at, actor, action, entity) VALUES (CURRENT_TIMESTAMP, 'a', 'test', 'x')"))
         else:
             conn.execute(
-                sa.text("INSERT INTO raw_file (sha256, kind, original_name, size_bytes, content, stored_at, stored_by) "
-                        "VALUES ('ab', 'manifest', 'm.csv', 1, :c, CURRENT_TIMESTAMP, 'a')"),
+                sa.text(
+                    "INSERT INTO raw_file (sha256, kind, original_name, size_bytes, content, stored_at, stored_by) "
+                    "VALUES ('ab', 'manifest', 'm.csv', 1, :c, CURRENT_TIMESTAMP, 'a')"
+                ),
                 {"c": b"x"},
             )
-    for statement in (f"UPDATE {table} SET stored_by = 'b'" if table == "raw_file" else f"UPDATE {table} SET actor = 'b'",
-                      f"DELETE FROM {table}"):
+    for statement in (
+        f"UPDATE {table} SET stored_by = 'b'" if table == "raw_file" else f"UPDATE {table} SET actor = 'b'",
+        f"DELETE FROM {table}",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with engine.begin() as conn:
                 conn.execute(sa.text(statement))

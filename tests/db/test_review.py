@@ -19,7 +19,11 @@ from labdb.worklist import suggest, worklist
 def plate_id(db_url, small_study):
     _, paths = small_study
     with session_scope(db_url) as session:
-        out = ingest_upload(session, Upload.from_path(paths["plates"][0]), IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L1", "KM", actor="tech"))
+        out = ingest_upload(
+            session,
+            Upload.from_path(paths["plates"][0]),
+            IngestRequest(load_template(paths["template"]), load_plate_map(paths["plate_map"]), "L1", "KM", actor="tech"),
+        )
     return out.plates[0][0]
 
 
@@ -53,8 +57,13 @@ def test_masking_needs_a_reason_and_a_real_well(db_url, plate_id):
 
 @pytest.mark.parametrize(
     ("censoring", "conc", "dilution", "reason", "suggested"),
-    [("above_uloq", 500000.0, 50, "above_uloq", 400.0), ("above_uloq", float("nan"), 50, "above_uloq", 200.0),
-     ("below_lloq", 2000.0, 50, "below_lloq", 12.5), ("below_lloq", 40.0, 1, "below_lloq", 1.0), ("none", 500.0, 2, "high_cv", 2.0)],
+    [
+        ("above_uloq", 500000.0, 50, "above_uloq", 400.0),
+        ("above_uloq", float("nan"), 50, "above_uloq", 200.0),
+        ("below_lloq", 2000.0, 50, "below_lloq", 12.5),
+        ("below_lloq", 40.0, 1, "below_lloq", 1.0),
+        ("none", 500.0, 2, "high_cv", 2.0),
+    ],
 )
 def test_suggested_dilutions(censoring, conc, dilution, reason, suggested):
     row = {"censoring": censoring, "bdnf_pg_ml": conc, "dilution": dilution, "lloq_pg_ml": 62.5 * dilution, "uloq_pg_ml": 4000.0 * dilution}

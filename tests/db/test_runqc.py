@@ -48,8 +48,11 @@ def _wild_evaluated_plate(session) -> Plate:
     """An evaluated (unreviewed) plate whose lot is being judged, with its low control made wild."""
     status = runqc.reevaluate(session)
     judged = set(status.loc[status["state"] == "judging", "kit_lot_id"])
-    plate = next(p for p in session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).all()
-                 if p.kit_lot_id in judged and p.verdict == "pass")
+    plate = next(
+        p
+        for p in session.exec(select(Plate).where(Plate.status == "evaluated").order_by(Plate.id)).all()
+        if p.kit_lot_id in judged and p.verdict == "pass"
+    )
     low = session.exec(select(Result).where(Result.plate_id == plate.id, Result.role == "control", Result.name == "low")).all()
     for r in low:
         r.conc_pg_ml = r.conc_pg_ml * 3
@@ -63,7 +66,9 @@ def test_approving_a_plate_with_a_rejecting_violation_needs_a_written_override(s
     with session_scope(study) as session:
         plate = _wild_evaluated_plate(session)
         pid = plate.id
-        assert ("1-3s", "control_conc", "low") in {(v["rule"], v["metric"], v["level"]) for v in runqc.rejecting_violations(session, [pid])[pid]}
+        assert ("1-3s", "control_conc", "low") in {
+            (v["rule"], v["metric"], v["level"]) for v in runqc.rejecting_violations(session, [pid])[pid]
+        }
     with session_scope(study) as session, pytest.raises(InputError, match="Westgard rules.*1-3s on control_conc low.*override"):
         decide(session, [pid], "approved", "dr.pi", None)
     with session_scope(study) as session:
@@ -82,9 +87,12 @@ def test_closing_a_guide_set_starts_the_next_after_the_newest_plate(study):
     with session_scope(study) as session:
         lot_id = session.exec(select(QcGuideSet.kit_lot_id)).first()
         lot = session.get(KitLot, lot_id).lot
+
         def lot_violations():
-            return sorted((v.rule, v.metric, v.level or "", v.plate_id) for v in
-                          session.exec(select(QcViolation).where(QcViolation.kit_lot_id == lot_id)).all())
+            return sorted(
+                (v.rule, v.metric, v.level or "", v.plate_id)
+                for v in session.exec(select(QcViolation).where(QcViolation.kit_lot_id == lot_id)).all()
+            )
 
         before = lot_violations()
         assert runqc.close_guide_sets(session, lot, "dr.pi") > 0
@@ -119,8 +127,25 @@ def test_a_pi_enters_targets_and_closes_guide_sets_from_the_cli(study):
     runner = CliRunner()
     with session_scope(study) as session:
         lot = session.exec(select(KitLot.lot).order_by(KitLot.id)).first()
-    result = runner.invoke(app, ["qc", "enter-guide-set", "--lot", lot, "--metric", "bridge_conc", "--level", "BP1",
-                                 "--mean", "32000", "--sd", "1500", "--by", "dr.pi"])
+    result = runner.invoke(
+        app,
+        [
+            "qc",
+            "enter-guide-set",
+            "--lot",
+            lot,
+            "--metric",
+            "bridge_conc",
+            "--level",
+            "BP1",
+            "--mean",
+            "32000",
+            "--sd",
+            "1500",
+            "--by",
+            "dr.pi",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with session_scope(study) as session:
         entered = session.exec(select(QcGuideSet).where(QcGuideSet.source == "entered")).one()
@@ -147,10 +172,12 @@ def test_ingest_judges_a_new_plate_at_once(study, tmp_path):
     sim = simulate_study(24, 7)  # the study the fixture's demo ingested
     with session_scope(study) as session:
         status = runqc.reevaluate(session)
-        judged = set(session.exec(select(KitLot.lot).where(KitLot.id.in_(
-            [int(i) for i in status.loc[status["state"] == "judging", "kit_lot_id"]]))).all())
-    plate = next(p for p in reversed(sim.plates) if p.kit_lot in judged and "BioTek" in p.reader.name
-                 and not p.fails_acceptance)
+        judged = set(
+            session.exec(
+                select(KitLot.lot).where(KitLot.id.in_([int(i) for i in status.loc[status["state"] == "judging", "kit_lot_id"]]))
+            ).all()
+        )
+    plate = next(p for p in reversed(sim.plates) if p.kit_lot in judged and "BioTek" in p.reader.name and not p.fails_acceptance)
     low = sim.layout[(sim.layout["role"] == "control") & (sim.layout["level"] == "low")]["well"]
     od = {nm: values.copy() for nm, values in plate.od.items()}
     for well in low:
@@ -160,9 +187,21 @@ def test_ingest_judges_a_new_plate_at_once(study, tmp_path):
     path = tmp_path / "rerun.txt"
     path.write_bytes(gen5.write_text([_gen5_plate(rerun)]))
     demo = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["ingest", str(path), "--template", str(demo / "bdnf_96_duplicate.toml"),
-                                      "--plate-map", str(demo / "plate_map.csv"), "--kit-lot", plate.kit_lot,
-                                      "--operator", plate.operator])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            str(path),
+            "--template",
+            str(demo / "bdnf_96_duplicate.toml"),
+            "--plate-map",
+            str(demo / "plate_map.csv"),
+            "--kit-lot",
+            plate.kit_lot,
+            "--operator",
+            plate.operator,
+        ],
+    )
     assert result.exit_code == 0, result.output
     with session_scope(study) as session:
         new = session.exec(select(Plate).where(Plate.original_filename == "rerun.txt")).one()

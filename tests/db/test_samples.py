@@ -17,9 +17,16 @@ from labdb.samples import import_manifest, season_of, set_site
 
 @pytest.mark.parametrize(
     ("when", "hemisphere", "season"),
-    [("2024-01-15", "north", "winter"), ("2024-03-01", "north", "spring"), ("2024-08-31", "north", "summer"),
-     ("2024-11-30", "north", "autumn"), ("2024-12-01", "north", "winter"), ("2024-01-15", "south", "summer"),
-     ("2024-07-01", "south", "winter"), ("2024-04-10", "south", "autumn")],
+    [
+        ("2024-01-15", "north", "winter"),
+        ("2024-03-01", "north", "spring"),
+        ("2024-08-31", "north", "summer"),
+        ("2024-11-30", "north", "autumn"),
+        ("2024-12-01", "north", "winter"),
+        ("2024-01-15", "south", "summer"),
+        ("2024-07-01", "south", "winter"),
+        ("2024-04-10", "south", "autumn"),
+    ],
 )
 def test_meteorological_season_by_hemisphere(when, hemisphere, season):
     assert season_of(datetime.fromisoformat(when), hemisphere) == season
@@ -38,9 +45,36 @@ def _sites(url):
 
 
 GOOD = [
-    {"sample_id": "S1", "subject_id": "P1", "sample_type": "serum", "collected_at": "2024-01-10 08:30", "site": "SYD", "sex": "F", "platelet_count": "250", "lab_box": "B7"},
-    {"sample_id": "S2", "subject_id": "P1", "sample_type": "EDTA plasma", "collected_at": "2024-01-10 08:30", "site": "SYD", "sex": "F", "platelet_count": "250", "lab_box": ""},
-    {"sample_id": "S3", "subject_id": "P2", "sample_type": "serum", "collected_at": "2024-07-02 09:00", "site": "AMS", "sex": "M", "platelet_count": "310", "lab_box": "B8"},
+    {
+        "sample_id": "S1",
+        "subject_id": "P1",
+        "sample_type": "serum",
+        "collected_at": "2024-01-10 08:30",
+        "site": "SYD",
+        "sex": "F",
+        "platelet_count": "250",
+        "lab_box": "B7",
+    },
+    {
+        "sample_id": "S2",
+        "subject_id": "P1",
+        "sample_type": "EDTA plasma",
+        "collected_at": "2024-01-10 08:30",
+        "site": "SYD",
+        "sex": "F",
+        "platelet_count": "250",
+        "lab_box": "",
+    },
+    {
+        "sample_id": "S3",
+        "subject_id": "P2",
+        "sample_type": "serum",
+        "collected_at": "2024-07-02 09:00",
+        "site": "AMS",
+        "sex": "M",
+        "platelet_count": "310",
+        "lab_box": "B8",
+    },
 ]
 
 
@@ -74,8 +108,13 @@ def test_every_problem_is_reported_and_nothing_is_imported(db_url, tmp_path):
     with session_scope(db_url) as session, pytest.raises(InputError) as info:
         import_manifest(session, _manifest(tmp_path, bad), "tech")
     message = str(info.value)
-    for expected in ("row 2: sample_type 'saliva'", "row 3: collected_at 2999-01-01 is in the future",
-                     "row 4: platelet_count '-4'", "appears more than once", "site 'XYZ' is unknown"):
+    for expected in (
+        "row 2: sample_type 'saliva'",
+        "row 3: collected_at 2999-01-01 is in the future",
+        "row 4: platelet_count '-4'",
+        "appears more than once",
+        "site 'XYZ' is unknown",
+    ):
         assert expected in message
     assert "\n" not in message and message.startswith("manifest.csv")
     assert table_counts(db_url) == before

@@ -46,8 +46,9 @@ def simulate_plate(
     rows = []
     for pair, (role, level, nominal, dilution, sid, in_well) in zip(PAIRS, groups, strict=False):
         for well in pair:
-            rows.append({"well": well, "role": role, "level": level, "nominal": nominal, "dilution": dilution,
-                         "sample_id": sid, "_true": in_well})
+            rows.append(
+                {"well": well, "role": role, "level": level, "nominal": nominal, "dilution": dilution, "sample_id": sid, "_true": in_well}
+            )
     df = pd.DataFrame(rows)
     rng = np.random.default_rng(seed)
     df["od"] = model.evaluate(df.pop("_true").to_numpy(), params) * (1 + cv * rng.standard_normal(len(df)))
@@ -69,6 +70,7 @@ def result(ev: PlateEvaluation, name: str) -> pd.Series:
 
 
 # --- a good plate -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_good_plate_passes_and_recovers_samples_within_10_percent(seed):
@@ -96,8 +98,25 @@ def test_output_tables_have_the_documented_columns():
     assert {"conc", "conc_diluted", "flags", "od_net"} <= set(ev.wells.columns)
     assert len(ev.wells) == 64  # 32 duplicate groups
     assert list(ev.standards.columns[:9]) == ["level", "nominal", "n", "mean_od", "cv_pct", "backcalc", "recovery_pct", "counted", "passed"]
-    expected = {"role", "name", "sample_id", "level", "dilution", "n_replicates", "mean_od", "sd_od", "cv_pct", "conc_well",
-                "conc", "censoring", "lloq", "uloq", "nominal", "recovery_pct", "flags"}
+    expected = {
+        "role",
+        "name",
+        "sample_id",
+        "level",
+        "dilution",
+        "n_replicates",
+        "mean_od",
+        "sd_od",
+        "cv_pct",
+        "conc_well",
+        "conc",
+        "censoring",
+        "lloq",
+        "uloq",
+        "nominal",
+        "recovery_pct",
+        "flags",
+    }
     assert expected <= set(ev.results.columns)
     assert len(ev.results) == 3 + 1 + 20
     assert all(isinstance(f, list) for f in ev.results["flags"]) and all(isinstance(f, list) for f in ev.wells["flags"])
@@ -117,6 +136,7 @@ def test_string_dtype_with_pd_na_is_accepted():
 
 
 # --- failures ------------------------------------------------------------------------------------
+
 
 def test_three_ruined_standard_levels_fail_the_plate_with_a_standards_reason():
     df = simulate_plate()
@@ -196,6 +216,7 @@ def test_failed_fit_fails_the_plate_with_the_fit_message():
 
 
 # --- censoring, masking, CV --------------------------------------------------------------------------
+
 
 def test_censoring_flags_and_loqs_scaled_by_dilution():
     samples = [
@@ -288,6 +309,7 @@ def test_same_sample_at_two_dilutions_gives_two_results():
 
 # --- other curve set-ups -----------------------------------------------------------------------------
 
+
 def test_decreasing_competitive_curve():
     params = (3.0, 1.0, 600.0, 0.08)
     samples = [("LOW", 10.0, 1.0), ("MID", 800.0, 1.0), ("HIGH", 20_000.0, 1.0)]
@@ -325,14 +347,21 @@ def test_5pl_policy_on_an_asymmetric_plate():
 
 # --- the policy and the standards rule ------------------------------------------------------------
 
+
 def test_policy_from_dict_overrides_and_rejects_unknown_keys():
     policy = QcPolicy.from_dict({"model": "5PL", "weighting": "1/y^2", "sample_cv_max_pct": 10, "anchor_levels": ["S8"]})
     assert (policy.model, policy.weighting, policy.sample_cv_max_pct, policy.anchor_levels) == ("5pl", "1/y2", 10, ("S8",))
     with pytest.raises(ValueError, match=r"'sample_cv_pct' \(did you mean 'sample_cv_max_pct'\?\)") as info:
         QcPolicy.from_dict({"sample_cv_pct": 10, "colour": "red"})
     assert "'colour'" in str(info.value)
-    for bad in ({"blank": "ignore"}, {"model": "3pl"}, {"weighting": "1/x"}, {"control_min_pass_fraction": 1.5},
-                {"standard_recovery_pct": -1}, {"control_results": "plate"}):
+    for bad in (
+        {"blank": "ignore"},
+        {"model": "3pl"},
+        {"weighting": "1/x"},
+        {"control_min_pass_fraction": 1.5},
+        {"standard_recovery_pct": -1},
+        {"control_results": "plate"},
+    ):
         with pytest.raises(ValueError):
             QcPolicy.from_dict(bad)
 

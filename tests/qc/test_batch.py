@@ -49,8 +49,9 @@ POOLS = {"BP1": 32000.0, "QC2": 20000.0}
 WELL_SD, PLATE_SD, SUBJECT_SD, ALIQUOT_SD = 0.04, 0.06, 0.25, 0.01
 
 
-def simulate(n_plates: int = 60, per_plate: int = 38, seed: int = 1, order_sd_days: float = 25.0,
-             season_by_plate: bool = False) -> tuple[pd.DataFrame, dict]:
+def simulate(
+    n_plates: int = 60, per_plate: int = 38, seed: int = 1, order_sd_days: float = 25.0, season_by_plate: bool = False
+) -> tuple[pd.DataFrame, dict]:
     """Tidy frame (value, plate, kit_lot, role, pool, sample_type, season, diagnosis, visit) and the truth."""
     rng = np.random.default_rng(seed)
     n = n_plates * per_plate
@@ -64,22 +65,34 @@ def simulate(n_plates: int = 60, per_plate: int = 38, seed: int = 1, order_sd_da
     stype = np.where(rng.random(n) < 0.5, "serum", "plasma_edta")
     mdd = rng.random(n) < 0.45
     visit = np.where(rng.random(n) < 0.5, "baseline", "followup")
-    true = (np.where(stype == "serum", TYPE_LEVEL["serum"], TYPE_LEVEL["plasma_edta"]) + pd.Series(season).map(SEASON_EFFECT).to_numpy(float) + MDD_EFFECT * mdd
-            + SUBJECT_SD * rng.standard_normal(n))
+    true = (
+        np.where(stype == "serum", TYPE_LEVEL["serum"], TYPE_LEVEL["plasma_edta"])
+        + pd.Series(season).map(SEASON_EFFECT).to_numpy(float)
+        + MDD_EFFECT * mdd
+        + SUBJECT_SD * rng.standard_normal(n)
+    )
     lot = np.where(np.arange(n_plates) >= round(0.4 * n_plates), "L2", "L1")
     plate_shift = pd.Series(lot).map(LOT_SHIFT).to_numpy(float) + rng.normal(0, PLATE_SD, n_plates)
     names = np.array([f"P{i + 1:05d}" for i in range(n_plates)])
-    samples = pd.DataFrame({
-        "value": np.exp(true + plate_shift[plate_i] + WELL_SD * rng.standard_normal(n)),
-        "plate": names[plate_i], "kit_lot": lot[plate_i], "role": "sample", "pool": None,
-        "sample_type": stype, "season": season, "diagnosis": np.where(mdd, "MDD", "control"), "visit": visit})
+    samples = pd.DataFrame(
+        {
+            "value": np.exp(true + plate_shift[plate_i] + WELL_SD * rng.standard_normal(n)),
+            "plate": names[plate_i],
+            "kit_lot": lot[plate_i],
+            "role": "sample",
+            "pool": None,
+            "sample_type": stype,
+            "season": season,
+            "diagnosis": np.where(mdd, "MDD", "control"),
+            "visit": visit,
+        }
+    )
     parts = [samples]
     for pool, wells in (("BP1", 3), ("QC2", 2)):
         aliquot = ALIQUOT_SD * rng.standard_normal(n_plates)
         pi = np.repeat(np.arange(n_plates), wells)
         v = np.log(POOLS[pool]) + plate_shift[pi] + aliquot[pi] + WELL_SD * rng.standard_normal(len(pi))
-        parts.append(pd.DataFrame({"value": np.exp(v), "plate": names[pi], "kit_lot": lot[pi], "role": "bridge",
-                                   "pool": pool}))
+        parts.append(pd.DataFrame({"value": np.exp(v), "plate": names[pi], "kit_lot": lot[pi], "role": "bridge", "pool": pool}))
     truth = {"plate_shift": pd.Series(plate_shift, index=names), "season": SEASON_EFFECT, "lot": LOT_SHIFT}
     return pd.concat(parts, ignore_index=True), truth
 
@@ -118,7 +131,7 @@ def confounded():
 
 def _season(result, when="after") -> dict[str, float]:
     e = result.diagnostics["covariate_effects"][when]
-    return {k[len("season["):-1]: v for k, v in e.items() if k.startswith("season[")}  # relative to autumn
+    return {k[len("season[") : -1]: v for k, v in e.items() if k.startswith("season[")}  # relative to autumn
 
 
 @pytest.mark.parametrize("method", ["bridge", "combat", "mixed"])
@@ -225,8 +238,12 @@ def test_pool_cv_and_repeated_samples(study):
     first = df[df["role"] == "sample"].head(80)  # plates 1-2 (lot L1), re-assayed on the last plate (lot L2)
     moved = truth["plate_shift"]["P00060"] - truth["plate_shift"][first["plate"]].to_numpy()
     rng = np.random.default_rng(5)
-    rep = first.assign(plate="P00060", kit_lot="L2", sample_id="S" + first.index.astype(str),
-                       value=first["value"] * np.exp(moved + 0.04 * rng.standard_normal(len(first))))
+    rep = first.assign(
+        plate="P00060",
+        kit_lot="L2",
+        sample_id="S" + first.index.astype(str),
+        value=first["value"] * np.exp(moved + 0.04 * rng.standard_normal(len(first))),
+    )
     d = df.assign(sample_id=np.where(df["role"] == "sample", "S" + df.index.astype(str), None))
     _, res = bridge_correct(pd.concat([d, rep], ignore_index=True))
     r = res.diagnostics["repeated_samples"]
@@ -242,9 +259,20 @@ def test_simulated_study_from_labdb_runs():
     tp = study.truth.plates.set_index("plate")
     assert {"log_shift", "kit_lot"} <= set(tp.columns)
     rng = np.random.default_rng(0)
-    pools = pd.DataFrame([{"plate": p, "kit_lot": r.kit_lot, "role": "bridge", "pool": name,
-                           "value": v * np.exp(r.log_shift + 0.03 * rng.standard_normal())}
-                          for p, r in tp.iterrows() for name, v in study.truth.pools.items() for _ in range(2)])
+    pools = pd.DataFrame(
+        [
+            {
+                "plate": p,
+                "kit_lot": r.kit_lot,
+                "role": "bridge",
+                "pool": name,
+                "value": v * np.exp(r.log_shift + 0.03 * rng.standard_normal()),
+            }
+            for p, r in tp.iterrows()
+            for name, v in study.truth.pools.items()
+            for _ in range(2)
+        ]
+    )
     _, res = bridge_correct(pools)
     sh = res.shifts.set_index("plate")["shift"]
     assert np.corrcoef(sh, tp["log_shift"][sh.index])[0, 1] > 0.9

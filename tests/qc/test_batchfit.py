@@ -52,6 +52,7 @@ def assert_same_fit(batched: CurveFit, single: CurveFit, params_rtol: float = 1e
 
 # --- the same optimum as fit_curve ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 def test_4pl_batched_equals_single_fits_on_200_plates(weighting):
     batched = fit_curves(X_STD, PLATES, "4pl", weighting)
@@ -119,6 +120,7 @@ def test_noiseless_curves_are_recovered_exactly():
 
 # --- ragged and padded batches ---------------------------------------------------------------------------
 
+
 def test_ragged_padded_curves_equal_single_fits():
     """Rows with missing wells, lost levels, triplicates, other dilution series and NaN padding at the end."""
     rng = np.random.default_rng(7)
@@ -145,6 +147,7 @@ def test_ragged_padded_curves_equal_single_fits():
 
 
 # --- failures are data and stay out of the way ------------------------------------------------------------
+
 
 def _pad(v: np.ndarray, n: int = 16) -> np.ndarray:
     return np.r_[v, np.full(n - v.size, np.nan)]

@@ -30,6 +30,7 @@ def noisy(model, params, seed: int, cv: float = 0.035) -> np.ndarray:
 
 # --- formulas -------------------------------------------------------------------------------------
 
+
 def test_4pl_at_inflection_is_midway_between_asymptotes():
     assert FOUR_PL.evaluate(800.0, (0.05, 1.2, 800.0, 3.2)) == pytest.approx((0.05 + 3.2) / 2, rel=1e-12)
 
@@ -75,14 +76,30 @@ def test_models_broadcast_for_a_batched_fitter():
 
 def curve(model: str, **params: float) -> CurveFit:
     """A converged CurveFit with given parameters (what a fit would return), for exercising predict/inverse."""
-    return CurveFit(model=model, weighting="1/y2", params=params, stderr=dict.fromkeys(params), covar=None,
-                    converged=True, message="converged.", ndata=16, nfree=12, sse=0.0, r2=1.0, aic=0.0)
+    return CurveFit(
+        model=model,
+        weighting="1/y2",
+        params=params,
+        stderr=dict.fromkeys(params),
+        covar=None,
+        converged=True,
+        message="converged.",
+        ndata=16,
+        nfree=12,
+        sse=0.0,
+        r2=1.0,
+        aic=0.0,
+    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    a=st.floats(0.01, 0.2), d=st.floats(1.5, 4.0), c=st.floats(50, 5000), b=st.floats(0.5, 2.5),
-    log_ratio=st.floats(-2, 2), g=st.floats(0.3, 3.0),
+    a=st.floats(0.01, 0.2),
+    d=st.floats(1.5, 4.0),
+    c=st.floats(50, 5000),
+    b=st.floats(0.5, 2.5),
+    log_ratio=st.floats(-2, 2),
+    g=st.floats(0.3, 3.0),
 )
 def test_inverse_undoes_predict(a, d, c, b, log_ratio, g):
     """x from c/100 to 100c: inverse(predict(x)) == x to 1e-6 wherever the response is at least 1 ppm of the
@@ -115,6 +132,7 @@ def test_get_model_rejects_unknown_names():
 
 
 # --- fitting: recovery and optimality ------------------------------------------------------------
+
 
 def test_recovers_4pl_params_from_noiseless_standards_to_8_significant_digits():
     fit = fit_curve(X_STD, FOUR_PL.evaluate(X_STD, TRUE_4PL))

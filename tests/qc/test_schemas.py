@@ -24,8 +24,9 @@ def reads(records: list[tuple[str, int | None, float | None, str]]) -> pd.DataFr
 
 def plate_wells() -> pd.DataFrame:
     """A small valid evaluate_plate input: 7 standards + blank, one control level, two samples, one empty well."""
-    rows = [(f"{r}{c}", "standard", f"S{i + 1}", 4000 / 2**i, 1.0, None, 2.4 / (i + 1), False)
-            for i, r in enumerate("ABCDEFG") for c in (1, 2)]
+    rows = [
+        (f"{r}{c}", "standard", f"S{i + 1}", 4000 / 2**i, 1.0, None, 2.4 / (i + 1), False) for i, r in enumerate("ABCDEFG") for c in (1, 2)
+    ]
     rows += [("H1", "blank", "S0", 0.0, 1.0, None, 0.05, False), ("H2", "blank", "S0", 0.0, 1.0, None, 0.05, False)]
     rows += [("A3", "control", "low", 150.0, 1.0, None, 0.28, False), ("A4", "control", "low", 150.0, 1.0, None, 0.27, False)]
     rows += [("B3", "sample", None, np.nan, 50.0, "P1", 0.9, False), ("B4", "sample", None, np.nan, 50.0, "P1", np.nan, True)]
@@ -40,6 +41,7 @@ def problems_of(df: pd.DataFrame, schema) -> list[str]:
 
 
 # --- CanonicalReads -----------------------------------------------------------------------------------
+
 
 def test_valid_reads_pass_and_keep_dtypes():
     df = reads([("A1", 450, 0.512, "ok"), ("A1", 630, 0.041, "ok"), ("H12", 450, None, "overflow"), ("P24", None, 45_000.0, "ok")])
@@ -87,6 +89,7 @@ def test_reads_schema_is_strict_about_columns():
 
 
 # --- PlateWells ---------------------------------------------------------------------------------------
+
 
 def test_valid_plate_wells_pass_and_coerce():
     df = plate_wells()

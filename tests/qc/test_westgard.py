@@ -26,14 +26,17 @@ def rules(z: list[float]) -> list[tuple[str, int]]:
     return list(zip(v["rule"], v["plate_id"], strict=True))
 
 
-@pytest.mark.parametrize(("z", "expected"), [
-    ([0.5, 2.0, -2.0], []),  # exactly 2 SD is not beyond 2 SD
-    ([0.5, 2.01], [("1-2s", 2)]),
-    ([0.5, -2.5], [("1-2s", 2)]),
-    ([0.5, 3.0], [("1-2s", 2)]),  # exactly 3 SD: a warning, not 1-3s
-    ([0.5, 3.01], [("1-3s", 2)]),  # 1-3s replaces the 1-2s warning of the same value
-    ([0.5, -4.0], [("1-3s", 2)]),
-])
+@pytest.mark.parametrize(
+    ("z", "expected"),
+    [
+        ([0.5, 2.0, -2.0], []),  # exactly 2 SD is not beyond 2 SD
+        ([0.5, 2.01], [("1-2s", 2)]),
+        ([0.5, -2.5], [("1-2s", 2)]),
+        ([0.5, 3.0], [("1-2s", 2)]),  # exactly 3 SD: a warning, not 1-3s
+        ([0.5, 3.01], [("1-3s", 2)]),  # 1-3s replaces the 1-2s warning of the same value
+        ([0.5, -4.0], [("1-3s", 2)]),
+    ],
+)
 def test_1_2s_and_1_3s_boundaries(z, expected):
     assert rules(z) == expected
 
@@ -116,7 +119,7 @@ def _pool(n: int, seed: int) -> np.ndarray:
 def _drift_from(values: np.ndarray, start: int) -> np.ndarray:
     out = values.astype(float).copy()
     k = np.arange(1, len(values) - start + 1)
-    out[start:] = values[start:] * 0.98 ** k  # a slow 2 % fall per plate after the guide set
+    out[start:] = values[start:] * 0.98**k  # a slow 2 % fall per plate after the guide set
     return out
 
 

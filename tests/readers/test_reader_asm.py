@@ -132,10 +132,16 @@ def _bmg_document() -> dict:
         "$asm.manifest": "http://purl.allotrope.org/manifests/plate-reader/BENCHLING/2023/09/plate-reader.manifest",
         "plate reader aggregate document": {
             "plate reader document": [prd(k, w, v) for k, (w, v) in enumerate(wells)],
-            "device system document": {"device identifier": "PHERAstar", "model number": "PHERAstar",
-                                       "equipment serial number": "415-1036"},
-            "data system document": {"ASM converter name": "allotropy_bmg_mars", "ASM converter version": "0.1.40",
-                                     "software name": "MARS"},
+            "device system document": {
+                "device identifier": "PHERAstar",
+                "model number": "PHERAstar",
+                "equipment serial number": "415-1036",
+            },
+            "data system document": {
+                "ASM converter name": "allotropy_bmg_mars",
+                "ASM converter version": "0.1.40",
+                "software name": "MARS",
+            },
         },
     }
 
@@ -156,8 +162,7 @@ def _epoch_measurement(k: int, well: str, wavelength: float, value: float, custo
     return {
         "device control aggregate document": {"device control document": [control]},
         "measurement identifier": f"AGILENT_GEN5_TEST_ID_{k}",
-        "sample document": {"location identifier": well, "sample identifier": f"Plate 1 {well}",
-                            "well plate identifier": "Plate 1"},
+        "sample document": {"location identifier": well, "sample identifier": f"Plate 1 {well}", "well plate identifier": "Plate 1"},
         "absorbance": {"value": value, "unit": "mAU"},
         "analytical method identifier": "J:\\some\\protocol.prt",
         "experimental data identifier": "J:\\some\\user\\experiment.xpt",
@@ -170,8 +175,7 @@ def _epoch_document() -> dict:
     documents = [
         {
             "measurement aggregate document": {
-                "measurement document": [_epoch_measurement(k, w, 280.0, a, custom=k == 0),
-                                         _epoch_measurement(k + 12, w, 325.0, b)],
+                "measurement document": [_epoch_measurement(k, w, 280.0, a, custom=k == 0), _epoch_measurement(k + 12, w, 325.0, b)],
                 "measurement time": "2025-01-02T12:30:25+00:00",
                 "plate well count": {"value": 96, "unit": "#"},
                 "container type": "well plate",
@@ -183,10 +187,13 @@ def _epoch_document() -> dict:
         "$asm.manifest": "http://purl.allotrope.org/manifests/plate-reader/REC/2026/03/plate-reader.manifest",
         "plate reader aggregate document": {
             "plate reader document": documents,
-            "data system document": {"ASM converter name": "allotropy_agilent_gen5", "ASM converter version": "0.1.118",
-                                     "software name": "Gen5", "software version": "3.12.08"},
-            "device system document": {"device identifier": "N/A", "model number": "Epoch",
-                                       "equipment serial number": "1234567"},
+            "data system document": {
+                "ASM converter name": "allotropy_agilent_gen5",
+                "ASM converter version": "0.1.118",
+                "software name": "Gen5",
+                "software version": "3.12.08",
+            },
+            "device system document": {"device identifier": "N/A", "model number": "Epoch", "equipment serial number": "1234567"},
         },
     }
 
@@ -200,8 +207,7 @@ def _read(doc: dict, name: str = "run.json") -> list[PlateRead]:
 
 
 def _by_key(plate: PlateRead) -> dict:
-    return {(r.well, None if pd.isna(r.wavelength_nm) else int(r.wavelength_nm)): (r.value, r.flag)
-            for r in plate.reads.itertuples()}
+    return {(r.well, None if pd.isna(r.wavelength_nm) else int(r.wavelength_nm)): (r.value, r.flag) for r in plate.reads.itertuples()}
 
 
 # --- documents shaped like allotropy's ---------------------------------------------------------------------------
@@ -247,7 +253,11 @@ def test_gen5_asm_agrees_with_the_gen5_reader_on_the_same_export(plate_exports):
         assert text_reads[key][1] == flag, key
         assert flag != "ok" or text_reads[key][0] == pytest.approx(value), key
     assert (asm_plate.instrument, asm_plate.serial, asm_plate.software_version, asm_plate.read_time) == (
-        text_plate.instrument, text_plate.serial, text_plate.software_version, text_plate.read_time)
+        text_plate.instrument,
+        text_plate.serial,
+        text_plate.software_version,
+        text_plate.read_time,
+    )
 
 
 def test_bmg_benchling_2023_09_384_wells_nan_and_analyst():
@@ -299,8 +309,13 @@ def test_absorbance_and_fluorescence_of_one_plate_become_two_plates():
         measurements = prd["measurement aggregate document"]["measurement document"]
         for md, (em, ex, rfu) in zip(measurements, [(616.0, 579.0, 75.0 + k), (520.0, 479.0, 418.0 + k)]):
             control = md["device control aggregate document"]["device control document"][0]
-            control.update({"detection type": "Fluorescence", "detector wavelength setting": {"value": em, "unit": "nm"},
-                            "excitation wavelength setting": {"value": ex, "unit": "nm"}})
+            control.update(
+                {
+                    "detection type": "Fluorescence",
+                    "detector wavelength setting": {"value": em, "unit": "nm"},
+                    "excitation wavelength setting": {"value": ex, "unit": "nm"},
+                }
+            )
             del md["absorbance"]
             md["fluorescence"] = {"value": rfu, "unit": "RFU"}
         well = measurements[0]["sample document"]["location identifier"]
@@ -338,8 +353,16 @@ def test_absorbance_units(unit, converter, value, expected, note):
 
 @pytest.mark.parametrize(
     ("error", "flag"),
-    [("OVRFLW", "overflow"), ("Saturated", "overflow"), ("Signal above range", "overflow"), ("MISSED", "missing"),
-     ("value missing", "missing"), ("?????", "invalid"), ("Lamp error", "invalid"), ("", "invalid")],
+    [
+        ("OVRFLW", "overflow"),
+        ("Saturated", "overflow"),
+        ("Signal above range", "overflow"),
+        ("MISSED", "missing"),
+        ("value missing", "missing"),
+        ("?????", "invalid"),
+        ("Lamp error", "invalid"),
+        ("", "invalid"),
+    ],
 )
 def test_error_documents_become_flags(error, flag):
     [plate] = _read(_gen5_document([("A1", 3.9, error)]))
@@ -391,16 +414,30 @@ def plate_lists(draw) -> list[PlateRead]:
         nrows, ncols = (8, 12) if n_wells == 96 else (16, 24)
         flags = rng.choice(["ok", "ok", "ok", "ok", "overflow", "missing", "invalid"], size=(nrows, ncols, len(wavelengths)))
         values = rng.normal(1.0, 1.2, size=flags.shape)
-        records = [(well_name(r, c), w, float(values[r, c, k]), str(flags[r, c, k]))
-                   for r in range(nrows) for c in range(ncols) for k, w in enumerate(wavelengths)]
+        records = [
+            (well_name(r, c), w, float(values[r, c, k]), str(flags[r, c, k]))
+            for r in range(nrows)
+            for c in range(ncols)
+            for k, w in enumerate(wavelengths)
+        ]
         extra = draw(st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=3))
         kind = draw(st.sampled_from([None, "absorbance", "fluorescence", "luminescence"]))
         if kind:
             extra["detection type"] = kind
         read_time = draw(st.none() | st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31)))
-        plates.append(PlateRead(name=name, format="grid", reads=make_reads(records), n_wells=n_wells,
-                                instrument=instrument, serial=serial, read_time=read_time,
-                                software_version=software, extra=extra))
+        plates.append(
+            PlateRead(
+                name=name,
+                format="grid",
+                reads=make_reads(records),
+                n_wells=n_wells,
+                instrument=instrument,
+                serial=serial,
+                read_time=read_time,
+                software_version=software,
+                extra=extra,
+            )
+        )
     return plates
 
 
@@ -415,26 +452,41 @@ def test_write_json_round_trip(plates):
         pd.testing.assert_frame_equal(q.reads, p.reads)
         assert q.wavelengths == p.wavelengths
         assert (q.n_wells, q.instrument, q.serial, q.software_version, q.read_time) == (
-            p.n_wells, p.instrument, p.serial, p.software_version, p.read_time)
+            p.n_wells,
+            p.instrument,
+            p.serial,
+            p.software_version,
+            p.read_time,
+        )
         assert q.format == "asm_json"
         for key, value in p.extra.items():
             assert q.extra[key] == value, key
-    assert [(p.name, p.wavelengths) for p in registry.read_plates(data, "out.json")] == [
-        (p.name, p.wavelengths) for p in plates]
+    assert [(p.name, p.wavelengths) for p in registry.read_plates(data, "out.json")] == [(p.name, p.wavelengths) for p in plates]
 
 
 def test_write_json_looks_like_current_plate_reader_asm():
     reads = make_reads([("A1", 450, 0.25, "ok"), ("A1", 630, 0.05, "ok"), ("B2", 450, None, "overflow")])
     when = datetime(2025, 3, 4, 9, 15, tzinfo=timezone(timedelta(hours=-5)))
-    plate = PlateRead(name="P1", format="gen5_text", reads=reads, instrument="Synergy H1", serial="S1",
-                      software_version="3.12.08", read_time=when, extra={"Reading Type": "Reader"})
+    plate = PlateRead(
+        name="P1",
+        format="gen5_text",
+        reads=reads,
+        instrument="Synergy H1",
+        serial="S1",
+        software_version="3.12.08",
+        read_time=when,
+        extra={"Reading Type": "Reader"},
+    )
     doc = json.loads(asm.write_json([plate], software_version="9.9"))
     assert doc["$asm.manifest"] == "http://purl.allotrope.org/manifests/plate-reader/REC/2026/03/plate-reader.manifest"
     aggregate = doc["plate reader aggregate document"]
     assert aggregate["device system document"]["model number"] == "Synergy H1"
     assert aggregate["device system document"]["equipment serial number"] == "S1"
-    assert aggregate["data system document"] == {"ASM converter name": "labdb", "ASM converter version": "9.9",
-                                                 "software version": "3.12.08"}
+    assert aggregate["data system document"] == {
+        "ASM converter name": "labdb",
+        "ASM converter version": "9.9",
+        "software version": "3.12.08",
+    }
     [prd] = aggregate["plate reader document"]
     mad = prd["measurement aggregate document"]
     assert mad["measurement time"] == "2025-03-04T09:15:00-05:00"
@@ -496,8 +548,7 @@ def _with(edit) -> bytes:
 
 
 def _measurement_document(doc: dict, i: int = 0) -> dict:
-    return doc["plate reader aggregate document"]["plate reader document"][i]["measurement aggregate document"][
-        "measurement document"][0]
+    return doc["plate reader aggregate document"]["plate reader document"][i]["measurement aggregate document"]["measurement document"][0]
 
 
 def _set_well(i: int, well: str):
@@ -522,8 +573,7 @@ def _no_count(doc: dict) -> None:
         del prd["measurement aggregate document"]["plate well count"]
 
 
-M0 = ("$['plate reader aggregate document']['plate reader document'][0]['measurement aggregate document']"
-      "['measurement document'][0]")
+M0 = "$['plate reader aggregate document']['plate reader document'][0]['measurement aggregate document']['measurement document'][0]"
 M1 = M0.replace("document'][0]['measurement aggregate", "document'][1]['measurement aggregate")
 
 
@@ -533,32 +583,56 @@ M1 = M0.replace("document'][0]['measurement aggregate", "document'][1]['measurem
         (_bytes(_gen5_document())[:700], "not valid JSON (Expecting"),
         (_bytes(_gen5_document())[:700], "the file ends early (truncated?)"),
         (b"", "not valid JSON (Expecting value at line 1, column 1"),
-        (_with(_spectrophotometry), "an ASM document for 'spectrophotometry' (http://purl.allotrope.org/manifests/"
-                                    "spectrophotometry/REC/2024/06/spectrophotometry.manifest), not a plate reader"),
-        (b'{"name": "run 7", "wells": [1, 2]}', "not a plate-reader ASM document: expected an object with "
-                                               "'$asm.manifest' and 'plate reader aggregate document', found an object "
-                                               "with keys 'name', 'wells'."),
+        (
+            _with(_spectrophotometry),
+            "an ASM document for 'spectrophotometry' (http://purl.allotrope.org/manifests/"
+            "spectrophotometry/REC/2024/06/spectrophotometry.manifest), not a plate reader",
+        ),
+        (
+            b'{"name": "run 7", "wells": [1, 2]}',
+            "not a plate-reader ASM document: expected an object with "
+            "'$asm.manifest' and 'plate reader aggregate document', found an object "
+            "with keys 'name', 'wells'.",
+        ),
         (b"[1, 2, 3]", "found a JSON list."),
-        (b'{"$asm.manifest": "x", "plate reader aggregate document": {"plate reader document": []}}',
-         "$['plate reader aggregate document']['plate reader document'] is missing or empty"),
-        (_with(_set_well(1, "I1")), f"plate 'BNCH2345883': well 'I1' at {M1}['sample document']['location identifier'] "
-                                    "does not exist on a 96-well plate (rows A-H, columns 1-12); its 'plate well count' "
-                                    "is 96."),
+        (
+            b'{"$asm.manifest": "x", "plate reader aggregate document": {"plate reader document": []}}',
+            "$['plate reader aggregate document']['plate reader document'] is missing or empty",
+        ),
+        (
+            _with(_set_well(1, "I1")),
+            f"plate 'BNCH2345883': well 'I1' at {M1}['sample document']['location identifier'] "
+            "does not exist on a 96-well plate (rows A-H, columns 1-12); its 'plate well count' "
+            "is 96.",
+        ),
         (_with(lambda d: (_no_count(d), _set_well(1, "Q1")(d))), "well 'Q1' at "),
-        (_with(lambda d: (_no_count(d), _set_well(1, "Q1")(d))), "does not exist on a 384-well plate (rows A-P, "
-                                                                 "columns 1-24); labdb reads 96- and 384-well plates."),
+        (
+            _with(lambda d: (_no_count(d), _set_well(1, "Q1")(d))),
+            "does not exist on a 384-well plate (rows A-P, columns 1-24); labdb reads 96- and 384-well plates.",
+        ),
         (_with(_set_well(1, "A13")), "well 'A13' at "),
-        (_with(_set_well(0, "well 5")), f"{M0}['sample document']['location identifier'] is 'well 5'; expected a well "
-                                        "name like 'A1' or 'A01'."),
-        (_with(_set_well(1, "A01")), f"plate 'BNCH2345883': well 'A1' is read twice at 450 nm (at {M0} and at {M1}); each well needs one "
-                                     "read per wavelength."),
+        (
+            _with(_set_well(0, "well 5")),
+            f"{M0}['sample document']['location identifier'] is 'well 5'; expected a well name like 'A1' or 'A01'.",
+        ),
+        (
+            _with(_set_well(1, "A01")),
+            f"plate 'BNCH2345883': well 'A1' is read twice at 450 nm (at {M0} and at {M1}); each well needs one read per wavelength.",
+        ),
         (_with(_kinetic), f"{M0} holds 'absorption profile data cube' (a kinetic or spectrum read); only endpoint reads"),
-        (_with(lambda d: _measurement_document(d)["device control aggregate document"]["device control document"][0][
-            "detector wavelength setting"].update({"value": 1e308})),
-         f"{M0}: 'detector wavelength setting' is 1e+308; expected a wavelength in nm"),
+        (
+            _with(
+                lambda d: _measurement_document(d)["device control aggregate document"]["device control document"][0][
+                    "detector wavelength setting"
+                ].update({"value": 1e308})
+            ),
+            f"{M0}: 'detector wavelength setting' is 1e+308; expected a wavelength in nm",
+        ),
         (_with(_no_value), f"{M0} has no 'absorbance', 'fluorescence' or 'luminescence' value."),
-        (_with(lambda d: _measurement_document(d)["absorbance"].update({"unit": "%"})),
-         f"{M0}['absorbance'] has unit '%'; expected 'mAU' or '(unitless)'."),
+        (
+            _with(lambda d: _measurement_document(d)["absorbance"].update({"unit": "%"})),
+            f"{M0}['absorbance'] has unit '%'; expected 'mAU' or '(unitless)'.",
+        ),
     ],
 )
 def test_broken_documents_give_one_line_errors(data, expected):

@@ -228,8 +228,7 @@ def test_the_same_wavelength_twice_is_refused_as_kinetic(plate_exports):
 def test_grid_header_with_eleven_columns(plate_exports):
     text = _text(plate_exports, PLATE_96).replace(",10,11,12,\r\n", ",10,11,\r\n")
     assert _error(text) == (
-        "run7.csv: line 9: the grid header has columns 1-11; a MARS plate has columns 1-12 (96 wells) "
-        "or 1-24 (384 wells)."
+        "run7.csv: line 9: the grid header has columns 1-11; a MARS plate has columns 1-12 (96 wells) or 1-24 (384 wells)."
     )
 
 

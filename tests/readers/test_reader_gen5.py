@@ -243,8 +243,15 @@ def test_write_text_round_trip(seed, wavelengths, flags, when, read_name, delimi
     values[wavelengths[0]][0, 0] = np.nan  # an unflagged NaN is written MISSED
     flags = {**flags, "H12@" + str(wavelengths[-1]): "overflow"}
     when = when.replace(microsecond=0)
-    plate = {"name": "Run 5", "read_time": when, "instrument": "Epoch", "serial": "X1", "values": values,
-             "flags": flags, "read_name": read_name}
+    plate = {
+        "name": "Run 5",
+        "read_time": when,
+        "instrument": "Epoch",
+        "serial": "X1",
+        "values": values,
+        "flags": flags,
+        "read_name": read_name,
+    }
     [got] = gen5.read(gen5.write_text([plate], delimiter=delimiter), "sim.txt")
     want = _expected(values, flags)
     if ("A1", wavelengths[0]) not in expand_flags(flags, wavelengths, (8, 12)):
@@ -257,8 +264,12 @@ def test_write_text_round_trip(seed, wavelengths, flags, when, read_name, delimi
 def test_write_text_several_plates_and_384_wells():
     rng = np.random.default_rng(7)
     plates = [
-        {"name": f"Plate {i}", "read_time": datetime(2025, 3, i, 9, 5, 0), "values": {450: rng.uniform(0, 3, (16, 24))},
-         "flags": {"P24": "overflow"}}
+        {
+            "name": f"Plate {i}",
+            "read_time": datetime(2025, 3, i, 9, 5, 0),
+            "values": {450: rng.uniform(0, 3, (16, 24))},
+            "flags": {"P24": "overflow"},
+        }
         for i in (1, 2, 3)
     ]
     got = gen5.read(gen5.write_text(plates), "three.txt")

@@ -110,8 +110,19 @@ def test_comma_csv_with_quoted_decimal_comma():
 
 
 def test_markers_become_flags():
-    markers = {(0, 0): "OVRFLW", (0, 1): "> Max", (0, 2): "*", (0, 3): "Sat", (0, 4): ">4.000", (0, 5): "overflow",
-               (1, 0): "MISSED", (1, 1): "", (1, 2): "-", (1, 3): "NaN", (2, 0): "?????"}
+    markers = {
+        (0, 0): "OVRFLW",
+        (0, 1): "> Max",
+        (0, 2): "*",
+        (0, 3): "Sat",
+        (0, 4): ">4.000",
+        (0, 5): "overflow",
+        (1, 0): "MISSED",
+        (1, 1): "",
+        (1, 2): "-",
+        (1, 3): "NaN",
+        (2, 0): "?????",
+    }
     plate = _one(_csv(_grid_rows(lambda r, c: markers.get((r, c), "1.0"))))
     flags = dict(zip(plate.reads["well"], plate.reads["flag"]))
     assert [flags[w] for w in ("A1", "A2", "A3", "A4", "A5", "A6")] == ["overflow"] * 6
@@ -122,8 +133,7 @@ def test_markers_become_flags():
 
 
 def test_384_well_grid():
-    rows = [["OD450"], ["", *range(1, 25)]] + [["ABCDEFGHIJKLMNOP"[r], *(f"{r * 24 + c}" for c in range(24))]
-                                              for r in range(16)]
+    rows = [["OD450"], ["", *range(1, 25)]] + [["ABCDEFGHIJKLMNOP"[r], *(f"{r * 24 + c}" for c in range(24))] for r in range(16)]
     plate = _one(_csv(rows))
     assert plate.n_wells == 384 and len(plate.reads) == 384
     assert _cell(plate, "P24", 450).value == 383.0
@@ -259,8 +269,7 @@ def test_write_csv_round_trip(seed, wavelengths, flags, dialect):
     plate = _one(grid.write_csv(values, flags, delimiter=delimiter, decimal=decimal))
     assert plate.wavelengths == wavelengths
     marks = expand_flags(flags, wavelengths, (8, 12))
-    got = {(r.well, None if pd.isna(r.wavelength_nm) else int(r.wavelength_nm)): (r.value, r.flag)
-           for r in plate.reads.itertuples()}
+    got = {(r.well, None if pd.isna(r.wavelength_nm) else int(r.wavelength_nm)): (r.value, r.flag) for r in plate.reads.itertuples()}
     for w, array in values.items():
         for r in range(8):
             for c in range(12):

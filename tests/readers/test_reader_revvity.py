@@ -221,9 +221,7 @@ def test_kaleido_plate_repeat_is_kinetic(plate_exports):
 
 def test_grid_header_with_eleven_columns(plate_exports):
     text = _text(plate_exports, ENVISION).replace(",10,11,12,\n", ",10,11,\n", 1)
-    assert _error(text) == (
-        "run7.csv: line 10: the grid header has columns 1-11; expected 1-12 (96-well plate) or 1-24 (384-well plate)."
-    )
+    assert _error(text) == ("run7.csv: line 10: the grid header has columns 1-11; expected 1-12 (96-well plate) or 1-24 (384-well plate).")
 
 
 def test_row_with_eleven_values(plate_exports):
@@ -234,8 +232,7 @@ def test_row_with_eleven_values(plate_exports):
 def test_letters_in_the_grid(plate_exports):
     text = _text(plate_exports, ENSPIRE).replace("A,2.0450,1.9060", "A,2.0450,1.9O60")
     assert _error(text) == (
-        "run7.csv: line 11: well A2 holds '1.9O60', which is not a number; expected a number, an overflow marker "
-        "or an empty cell."
+        "run7.csv: line 11: well A2 holds '1.9O60', which is not a number; expected a number, an overflow marker or an empty cell."
     )
 
 
@@ -262,15 +259,21 @@ def test_missing_row(plate_exports):
     ("cut_after", "expected"),
     [
         ("\nD,0.2460,0.2380", "line 14: row 'D' has 2 values; expected 12"),
-        ("\nF,0.0830,0.0890,0.0670,0.0680,0.2020,0.2080,0.1290,0.1250,0.0700,0.0710,0.0750,0.0760,\n",
-         "line 17: expected row 'G' of the 96-well grid under 'Results for Meas A - (A)' (rows A-H in order) "
-         "but found the end of the file"),
+        (
+            "\nF,0.0830,0.0890,0.0670,0.0680,0.2020,0.2080,0.1290,0.1250,0.0700,0.0710,0.0750,0.0760,\n",
+            "line 17: expected row 'G' of the 96-well grid under 'Results for Meas A - (A)' (rows A-H in order) "
+            "but found the end of the file",
+        ),
         ("Results for Meas A -  (A)\n", "line 9: the file ends after 'Results for Meas A - (A)' without its grid"),
-        ("De=1st Ex=Btm Em=N/A,1,7/22/2021 3:06:36 PM,\n\nBackground information\n",
-         "line 1: this 'Plate information' block has no 'Results for ...' grid after it"),
+        (
+            "De=1st Ex=Btm Em=N/A,1,7/22/2021 3:06:36 PM,\n\nBackground information\n",
+            "line 1: this 'Plate information' block has no 'Results for ...' grid after it",
+        ),
         ("Measurement date,\n", "line 1: 'Plate information' needs a header line (Plate, Repeat, Barcode, ...) and"),
-        ("H,0.0370,0.0370,0.0380,0.0380,0.0380,0.0390,0.0390,0.0390,0.0390,0.0400,0.0370,0.0360,\n",
-         "line 37: the file ends after the plate results, without the assay, protocol and measurement sections"),
+        (
+            "H,0.0370,0.0370,0.0380,0.0380,0.0380,0.0390,0.0390,0.0390,0.0390,0.0400,0.0370,0.0360,\n",
+            "line 37: the file ends after the plate results, without the assay, protocol and measurement sections",
+        ),
     ],
     ids=["mid-row", "after-row-F", "after-title", "after-plate-information", "after-header", "no-footer"],
 )

@@ -220,8 +220,7 @@ def test_broken_multiskan_text(plate_exports):
     lines = text.split("\r\n")
     truncated = "\r\n".join(lines[:9])
     assert _error(truncated.encode(), "t.txt") == (
-        "t.txt: line 5: the read of plate 1 at 340 nm has 4 lines; expected 8 (96 wells) or 16 (384 wells), "
-        "one per row."
+        "t.txt: line 5: the read of plate 1 at 340 nm has 4 lines; expected 8 (96 wells) or 16 (384 wells), one per row."
     )
     short = text.replace(lines[7], "\t".join(lines[7].split("\t")[:9]))
     assert "line 8: row C has 8 fields after the leading tab; expected 12" in _error(short.encode(), "s.txt")

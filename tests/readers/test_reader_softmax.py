@@ -283,9 +283,7 @@ def test_other_header_problems(plate_exports):
     spectrum = lines[1].replace("\tEndpoint\t", "\tSpectrum\t")
     assert "read type 'Spectrum'; only Endpoint" in _error([lines[0], spectrum, *lines[2:]])
     wrong_count = lines[1].replace("\t2\t450 630 \t", "\t3\t450 630 \t")
-    assert "line 2: plate 'final read': the wavelengths '450 630' are not 3 whole numbers" in _error(
-        [lines[0], wrong_count, *lines[2:]]
-    )
+    assert "line 2: plate 'final read': the wavelengths '450 630' are not 3 whole numbers" in _error([lines[0], wrong_count, *lines[2:]])
     plate48 = lines[1].replace("\t12\t96\t", "\t8\t48\t")
     assert "a plate of '48' wells; labdb reads 96- and 384-well plates" in _error([lines[0], plate48, *lines[2:]])
     assert _error(lines[1:]).startswith("run7.txt: line 1: expected '##BLOCKS= N' first, found 'Plate:")
@@ -330,8 +328,7 @@ def test_fluorescence_header_and_a_partial_plate():
     grid = ["\tTemperature(¡C)\t" + "\t\t".join("\t".join(str(c) for c in range(1, 13)) for _ in range(3)) + "\t\t"]
     for r in range(8):
         per_wavelength = [
-            "\t".join(str(1000 * k + 10 * r + c) if 2 <= r <= 5 and 3 <= c <= 10 else "" for c in range(1, 13))
-            for k in range(1, 4)
+            "\t".join(str(1000 * k + 10 * r + c) if 2 <= r <= 5 and 3 <= c <= 10 else "" for c in range(1, 13)) for k in range(1, 4)
         ]
         grid.append(("\t22.5\t" if r == 0 else "\t\t") + "\t\t".join(per_wavelength) + "\t\t")
     text = "\n".join(["##BLOCKS= 1", header, *grid, "", "~End", ""])

@@ -259,9 +259,7 @@ def test_duplicated_row_letter():
     rows = _icontrol_rows()
     rows[16][0] = "F"  # G is written as a second F
     message = _error(_xlsx(rows), "dup.xlsx")
-    assert message.startswith(
-        "dup.xlsx: sheet 'Sheet2', cell A17: row 'F' appears twice (also at sheet 'Sheet2', cell A16)"
-    )
+    assert message.startswith("dup.xlsx: sheet 'Sheet2', cell A17: row 'F' appears twice (also at sheet 'Sheet2', cell A16)")
 
 
 def test_row_beyond_the_plate_and_value_past_the_last_column():
