@@ -2,8 +2,7 @@
 
 Defaults follow docs/domain.md section 5 (ICH M10 ligand-binding criteria); every threshold lives in `QcPolicy`.
 """
-# long module: one plate's acceptance is one procedure (fit, auto-mask, judge standards and controls, results,
-# well flags) over one frame; split, its steps would pass the same frame, fit and policy around between files.
+# long module: one plate's acceptance is one procedure over one frame, fit and policy; split, they would travel.
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from qc.curves import AUTO, CurveFit, fit_curve, normalize_weighting
+from qc.curves import AUTO, FitResult, fit_curve, normalize_weighting
 from qc.models import get_model
 from qc.vocab import RESULT_ROLES, ROLES
 
@@ -106,7 +105,7 @@ class QcPolicy:
 class PlateEvaluation:
     """The outcome of `evaluate_plate`: curve, per-well, per-standard and per-result tables, LOQs and the verdict."""
 
-    fit: CurveFit
+    fit: FitResult
     wells: pd.DataFrame  # the input plus od_net (the OD the curve sees), conc, conc_diluted, flags
     standards: pd.DataFrame  # STANDARD_COLUMNS, one row per standard level, highest nominal first
     results: pd.DataFrame  # RESULT_COLUMNS, one row per control / bridge / sample replicate group
@@ -118,7 +117,7 @@ class PlateEvaluation:
     policy: QcPolicy = field(default_factory=QcPolicy)
 
 
-def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy(), first_fit: CurveFit | None = None) -> PlateEvaluation:
+def evaluate_plate(wells: pd.DataFrame, policy: QcPolicy = QcPolicy(), first_fit: FitResult | None = None) -> PlateEvaluation:
     """Evaluate one plate of wells (see qc.schemas.PlateWells) under `policy`; never raises for bad data.
 
     `first_fit` is the curve through the plate's standards when the caller already fitted it (evaluate_plates).
@@ -224,8 +223,8 @@ def _prepare_wells(wells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _calibrate(
-    w: pd.DataFrame, policy: QcPolicy, failures: list[str], warnings: list[str], first_fit: CurveFit | None = None
-) -> tuple[CurveFit, pd.DataFrame, float, float]:
+    w: pd.DataFrame, policy: QcPolicy, failures: list[str], warnings: list[str], first_fit: FitResult | None = None
+) -> tuple[FitResult, pd.DataFrame, float, float]:
     """Fit the curve, mask failing standards as far as the rule allows (with reasons), and judge the standards."""
     fit = first_fit if first_fit is not None else _fit_standards(w, policy)
     standards = _judge_standards(w, fit, policy)
@@ -263,7 +262,7 @@ def _standard_points(w: pd.DataFrame, policy: QcPolicy) -> tuple[pd.Series, pd.S
     return x, w.loc[in_fit, "od_net"]
 
 
-def _fit_standards(w: pd.DataFrame, policy: QcPolicy) -> CurveFit:
+def _fit_standards(w: pd.DataFrame, policy: QcPolicy) -> FitResult:
     """The curve through the standards (see _standard_points)."""
     x, y = _standard_points(w, policy)
     return fit_curve(x.to_numpy(), y.to_numpy(), policy.model, policy.weighting)
@@ -275,8 +274,8 @@ def _standard_keys(w: pd.DataFrame) -> pd.Series:
 
 
 def _auto_mask(
-    w: pd.DataFrame, policy: QcPolicy, fit: CurveFit, standards: pd.DataFrame, warnings: list[str]
-) -> tuple[CurveFit, pd.DataFrame]:
+    w: pd.DataFrame, policy: QcPolicy, fit: FitResult, standards: pd.DataFrame, warnings: list[str]
+) -> tuple[FitResult, pd.DataFrame]:
     """Mask failing standards, worst first, and refit: a single stray replicate when its partner passes, else the
     whole level while at least max(standard_min_pass_levels, 75%) of the levels stay. Sets w.masked/mask_reason."""
     total = int(standards["counted"].sum())
@@ -314,7 +313,7 @@ def _auto_mask(
     return fit, standards
 
 
-def _judge_standards(w: pd.DataFrame, fit: CurveFit, policy: QcPolicy) -> pd.DataFrame:
+def _judge_standards(w: pd.DataFrame, fit: FitResult, policy: QcPolicy) -> pd.DataFrame:
     """One row per standard level: replicate stats, mean back-calculated value, recovery, pass/fail and why."""
     std = w[w["role"].eq("standard")].copy()
     std["_key"] = [lv if lv is not None else f"{n:g}" for lv, n in zip(std["_level"], std["nominal"], strict=True)]
@@ -364,7 +363,7 @@ def standard_levels_pass(nominal: pd.Series, recovery_pct: pd.Series, cv_pct: pd
     return (ok_core | (ok_edge & nominal.isin(edges))).astype(bool)
 
 
-def _standard_reason(r, fit: CurveFit, policy: QcPolicy, edges: set) -> str:
+def _standard_reason(r, fit: FitResult, policy: QcPolicy, edges: set) -> str:
     """Short phrase saying why a standard level passed or failed."""
     if not r.counted:
         return "zero standard: not a calibrator level" if not r.nominal > 0 else "anchor point: fitted, not counted"
@@ -394,7 +393,7 @@ def _cv(od: np.ndarray) -> float:
     return float(np.std(od, ddof=1) / abs(np.mean(od)) * 100)
 
 
-def _censor(conc_well: float, od: float, fit: CurveFit, lloq: float, uloq: float) -> str:
+def _censor(conc_well: float, od: float, fit: FitResult, lloq: float, uloq: float) -> str:
     """none | below_lloq | above_uloq, in concentration space; beyond an asymptote, by which asymptote it passed."""
     if not fit.converged or math.isnan(od):
         return "none"
@@ -406,7 +405,7 @@ def _censor(conc_well: float, od: float, fit: CurveFit, lloq: float, uloq: float
     return "below_lloq" if (od - a) * (d - a) <= 0 else "above_uloq"
 
 
-def _results(w: pd.DataFrame, fit: CurveFit, lloq: float, uloq: float, policy: QcPolicy) -> pd.DataFrame:
+def _results(w: pd.DataFrame, fit: FitResult, lloq: float, uloq: float, policy: QcPolicy) -> pd.DataFrame:
     """One row per replicate group (role, name, dilution) of controls, bridging pools and samples."""
     sub = w[w["role"].isin(RESULT_ROLES)]
     rows = []
@@ -512,7 +511,7 @@ def _result_warnings(results: pd.DataFrame, policy: QcPolicy, warnings: list[str
         warnings.append(f"No valid wells for: {', '.join(empty['name'].astype(str))}.")
 
 
-def _well_flags(w: pd.DataFrame, fit: CurveFit, standards: pd.DataFrame, lloq: float, uloq: float, policy: QcPolicy) -> pd.Series:
+def _well_flags(w: pd.DataFrame, fit: FitResult, standards: pd.DataFrame, lloq: float, uloq: float, policy: QcPolicy) -> pd.Series:
     """Per-well list of short flags (masked, od_missing, outside_curve, censoring, failed standard, control out)."""
     failed_levels = set(standards.loc[~standards["passed"].astype(bool) & standards["counted"].astype(bool), "level"])
     out = []

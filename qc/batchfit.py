@@ -1,6 +1,6 @@
 """Batched standard-curve fitting: thousands of curves in one vectorised Levenberg-Marquardt run.
 
-`fit_curves(x, y)` returns for each row of (n_curves, n_points) arrays (NaN pads) the `CurveFit` of `fit_curve`:
+`fit_curves(x, y)` returns for each row of (n_curves, n_points) arrays (NaN pads) the `FitResult` of `fit_curve`:
 - the checks and weights of `prepare_data` (a row a vectorised screen doubts goes through it: same messages);
 - the optimum of `_solve` (b, c, g on a log scale, the `CurveModel.bounds` box, the `start_values` starts), found on
   level means weighted w * n (every weighting gives a level's replicates one weight w: same minimiser, half the
@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from qc.curves import (
     AUTO,
     MONOTONE_TOLERANCE,
-    CurveFit,
+    FitResult,
     failed_fit,
     fit_curve,
     normalize_weighting,
@@ -37,7 +37,7 @@ _LOG_ZERO = -1e5  # log x of the zero standard: exp(b * (log x - log c)) underfl
 Array = NDArray[np.float64]
 
 
-def fit_curves(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2", all_starts: bool = False) -> list[CurveFit]:
+def fit_curves(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2", all_starts: bool = False) -> list[FitResult]:
     """Fit each row of y (n_curves, n_points) against the same row of x (or one (n_points,) x for all rows).
 
     model '4pl', '5pl' or 'auto' (per row, `select_model`'s rule). Degenerate rows give failed fits, never errors.
@@ -77,7 +77,7 @@ def _levels(x: Array, y: Array, valid: NDArray[np.bool_]) -> tuple:
     return n_levels, levels.reshape(n, width), means, counts, point_level
 
 
-def _fit_batch(model: CurveModel, weighting: str, x: Array, y: Array, all_starts: bool) -> list[CurveFit]:
+def _fit_batch(model: CurveModel, weighting: str, x: Array, y: Array, all_starts: bool) -> list[FitResult]:
     n = y.shape[0]
     valid = np.isfinite(x) & np.isfinite(y)
     ndata = valid.sum(axis=1)
@@ -104,7 +104,7 @@ def _fit_batch(model: CurveModel, weighting: str, x: Array, y: Array, all_starts
             | np.any(lev_ok & ~(np.isfinite(level_w) & (level_w > 0)), axis=1)
             | (weighting in ("1/y", "1/y2")) & np.any(lev_ok & ~(means > 0), axis=1)
         )
-    fits: list[CurveFit | None] = [None] * n
+    fits: list[FitResult | None] = [None] * n
     for i in np.flatnonzero(doubtful).tolist():
         data = prepare_data(model, x[i], y[i], weighting)
         if isinstance(data, str):
@@ -325,7 +325,7 @@ def _step(hess: Array, grad: Array, held: NDArray[np.bool_], lam, damp: Array) -
     return x
 
 
-def _build_fits(model, weighting, x, y, valid, w, params, messages) -> list[CurveFit]:
+def _build_fits(model, weighting, x, y, valid, w, params, messages) -> list[FitResult]:
     """`build_fit` for every row at once, with the same formulas."""
     n, k, names = y.shape[0], model.nparams, model.param_names
     with np.errstate(all="ignore"):
@@ -356,8 +356,8 @@ def _build_fits(model, weighting, x, y, valid, w, params, messages) -> list[Curv
     covars = list(covar)
     for i in np.flatnonzero(~has_covar).tolist():
         covars[i] = None
-    return [  # positional, in CurveFit's field order: a third faster than keywords, which counts at 10,000 fits
-        CurveFit(model.name, weighting, prm, se, cv, ok, msg, nd, nd - k, sse_i, r2_i, aic_i)
+    return [  # positional, in FitResult's field order: a third faster than keywords, which counts at 10,000 fits
+        FitResult(model.name, weighting, prm, se, cv, ok, msg, nd, nd - k, sse_i, r2_i, aic_i)
         for prm, se, cv, ok, msg, nd, sse_i, r2_i, aic_i in zip(
             _dicts(names, params.tolist()),
             _dicts(names, se_rows),

@@ -1,4 +1,4 @@
-"""Standard-curve fitting: weighted least squares of a `qc.models` model, returned as an immutable `CurveFit`.
+"""Standard-curve fitting: weighted least squares of a `qc.models` model, returned as an immutable `FitResult`.
 
 The pipeline is split so a batched fitter can reuse the pieces: `prepare_data` (clean, check, weight),
 an optimiser (here `_solve`, one curve at a time), and `build_fit` (statistics and the result object).
@@ -43,7 +43,7 @@ def _clean(value: float) -> float | None:
 
 
 @dataclass(frozen=True, eq=False)
-class CurveFit:
+class FitResult:
     """Result of one curve fit; `model` names an entry of `qc.models.MODELS`. A failed fit is data, not an error."""
 
     model: str
@@ -108,10 +108,10 @@ class CurveData:
     w: Array
 
 
-def failed_fit(model: CurveModel, weighting: str, message: str, ndata: int = 0) -> CurveFit:
-    """A non-converged CurveFit with NaN parameters and the reason in `message`."""
+def failed_fit(model: CurveModel, weighting: str, message: str, ndata: int = 0) -> FitResult:
+    """A non-converged FitResult with NaN parameters and the reason in `message`."""
     nan = float("nan")
-    return CurveFit(
+    return FitResult(
         model=model.name,
         weighting=weighting,
         params={p: nan for p in model.param_names},
@@ -200,7 +200,7 @@ def predict_params(model: str, params: Mapping[str, float | None], x: ArrayLike)
     return np.asarray(curve_model.evaluate(x, values), dtype=float)
 
 
-def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2") -> CurveFit:
+def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "1/y2") -> FitResult:
     """Fit a standard curve (x = concentration, y = response); degenerate data give converged=False, never an error.
 
     model: '4pl', '5pl' or 'auto' (the better of the two by `select_model`'s rule).
@@ -217,7 +217,7 @@ def fit_curve(x: ArrayLike, y: ArrayLike, model: str = "4pl", weighting: str = "
     return build_fit(curve_model, weighting, data, params, converged, message)
 
 
-def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[str, CurveFit]:
+def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[str, FitResult]:
     """One curve: ('5pl', its fit) if >= 6 levels and 5PL's AIC is lower by >= AIC_MARGIN (2 beyond the 2 AIC
     charges for g: Burnham and Anderson's "substantially better", about a likelihood-ratio test at p = 0.05, so
     noisy 4PL data rarely flip), or 5PL alone converged; else ('4pl', its fit)."""
@@ -229,7 +229,7 @@ def select_model(x: ArrayLike, y: ArrayLike, weighting: str = "1/y2") -> tuple[s
     return ("5pl", fit5) if fit5 is not None and prefer_5pl(fit4, fit5, n_levels) else ("4pl", fit4)
 
 
-def prefer_5pl(fit4: CurveFit, fit5: CurveFit, n_levels: int) -> bool:
+def prefer_5pl(fit4: FitResult, fit5: FitResult, n_levels: int) -> bool:
     better = not fit4.converged or fit4.aic - fit5.aic >= AIC_MARGIN  # both AIC -inf (exact fits): NaN, so 4PL
     return bool(n_levels >= MIN_LEVELS_5PL and fit5.converged and better)
 
@@ -291,7 +291,7 @@ def _solve(model: CurveModel, data: CurveData) -> tuple[Array, bool, str]:
     return params, True, "converged."
 
 
-def build_fit(model: CurveModel, weighting: str, data: CurveData, params: Array, converged: bool, message: str) -> CurveFit:
+def build_fit(model: CurveModel, weighting: str, data: CurveData, params: Array, converged: bool, message: str) -> FitResult:
     """Statistics (SSE, R2, AIC, covariance from the weighted Jacobian) around fitted parameters."""
     names = model.param_names
     pred = model.evaluate(data.x, params)
@@ -306,7 +306,7 @@ def build_fit(model: CurveModel, weighting: str, data: CurveData, params: Array,
     if covar is not None:
         diag = np.diag(covar)
         stderr = {p: (float(np.sqrt(v)) if np.isfinite(v) and v >= 0 else None) for p, v in zip(names, diag, strict=True)}
-    return CurveFit(
+    return FitResult(
         model=model.name,
         weighting=weighting,
         params={p: float(v) for p, v in zip(names, params, strict=True)},

@@ -1,5 +1,4 @@
-# long module: one simulated study (sites, subjects, samples, their effects, plates, reader noise) is one model with one
-# seed; split, the truth the tests check against would be spread over files.
+# long module: one simulated study is one model with one seed (the truth the tests check), kept in one place.
 """Deterministic simulator of a realistic BDNF sandwich-ELISA study: numbers only, no files, no database.
 
 simulate_study() returns two sites, a sample manifest, plates (plate map, raw OD450/OD630, reader flags) and the

@@ -1,5 +1,4 @@
-# long module: ASM is one JSON format with three detection types, error documents and allotropy's schema versions,
-# read and written (the writer makes round-trip tests possible); one module per vendor family, as every reader.
+# long module: one vendor-neutral format (three detection types, error documents, schema versions) read and written.
 """Allotrope Simple Model (ASM) plate-reader JSON: endpoint absorbance, fluorescence, luminescence; and a writer.
 
 Checked against allotropy's expected outputs (Benchling-Open-Source/allotropy, tests/parsers/<vendor>/testdata/):

@@ -12,7 +12,7 @@ import pytest
 from qc import batchfit
 from qc.acceptance import QcPolicy
 from qc.batchfit import fit_curves
-from qc.curves import CurveFit, build_fit, fit_curve, prepare_data, select_model
+from qc.curves import FitResult, build_fit, fit_curve, prepare_data, select_model
 from qc.models import FIVE_PL, FOUR_PL, get_model
 
 X_STD = np.repeat(np.r_[4000 / 2 ** np.arange(7), 0.0], 2)  # S1..S7 two-fold from 4000 + zero standard, duplicates
@@ -30,7 +30,7 @@ def simulate(n: int, seed: int, model=FOUR_PL, g: float | None = None, b=(0.8, 1
 PLATES = simulate(200, seed=2024)
 
 
-def assert_same_fit(batched: CurveFit, single: CurveFit, params_rtol: float = 1e-4) -> None:
+def assert_same_fit(batched: FitResult, single: FitResult, params_rtol: float = 1e-4) -> None:
     """Same optimum (SSE within 1e-6 relative or lower, parameters to params_rtol) and the same result fields."""
     assert (batched.model, batched.weighting, batched.converged) == (single.model, single.weighting, single.converged)
     assert (batched.ndata, batched.nfree) == (single.ndata, single.nfree)
@@ -217,7 +217,7 @@ def test_an_empty_batch_gives_no_fits():
 
 def test_results_are_curve_fits_that_predict_and_invert():
     fit = fit_curves(X_STD, PLATES[:1])[0]
-    assert isinstance(fit, CurveFit)
+    assert isinstance(fit, FitResult)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fit.converged = False  # type: ignore[misc]
     assert fit.inverse(fit.predict(700.0)) == pytest.approx(700.0, rel=1e-9)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import curve_fit
 
-from qc.curves import ENGINE_VERSION, CurveFit, fit_curve, predict_params
+from qc.curves import ENGINE_VERSION, FitResult, fit_curve, predict_params
 from qc.models import FIVE_PL, FOUR_PL, get_model
 
 X_STD = np.repeat(np.r_[4000 / 2 ** np.arange(7), 0.0], 2)  # S1..S7 two-fold from 4000 + blank, duplicates
@@ -74,9 +74,9 @@ def test_models_broadcast_for_a_batched_fitter():
     assert y[1, 0] > y[0, 0]
 
 
-def curve(model: str, **params: float) -> CurveFit:
-    """A converged CurveFit with given parameters (what a fit would return), for exercising predict/inverse."""
-    return CurveFit(
+def curve(model: str, **params: float) -> FitResult:
+    """A converged FitResult with given parameters (what a fit would return), for exercising predict/inverse."""
+    return FitResult(
         model=model,
         weighting="1/y2",
         params=params,
@@ -263,7 +263,7 @@ DEGENERATE = {
 def test_degenerate_data_give_converged_false_with_a_message(case):
     x, y, model, weighting, words = DEGENERATE[case]
     fit = fit_curve(x, y, model=model, weighting=weighting)
-    assert isinstance(fit, CurveFit)
+    assert isinstance(fit, FitResult)
     assert fit.converged is False
     assert words in fit.message
     assert math.isnan(fit.inverse(1.0))
