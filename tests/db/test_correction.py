@@ -28,7 +28,8 @@ from labdb.core.models import (
     Plate,
     Result,
 )
-from labdb.correction import CorrectionOptions, report, run_correction
+from labdb.correction import CorrectionOptions, run_correction
+from labdb.correction_runs import report
 from labdb.demo.run import run_demo
 from labdb.export import export_frame, plan_export
 from labdb.review import decide
