@@ -35,6 +35,7 @@ statisticians or admins.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
 RESULT_ROLES = ("control", "bridge", "sample")
@@ -63,6 +64,13 @@ def plate_shape(n_wells: int) -> tuple[int, int]:
         return PLATE_SHAPES[n_wells]
     except KeyError:
         raise ValueError(f"unsupported plate size {n_wells}") from None
+
+
+@cache
+def wells_of(n_wells: int) -> frozenset[str]:
+    """Every well name of a 96- or 384-well plate ('A1' .. 'H12' or 'P24')."""
+    rows, cols = plate_shape(n_wells)
+    return frozenset(f"{r}{c}" for r in ROW_LETTERS[:rows] for c in range(1, cols + 1))
 
 
 def well_name(row_index: int, column_index: int) -> str:

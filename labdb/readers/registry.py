@@ -11,7 +11,7 @@ from labdb.core.limits import check_size
 from labdb.readers import asm, bmg_mars, gen5, grid, revvity, skanit, softmax, tecan
 from labdb.readers.base import SNIFF_BYTES, Reader, decode_text
 from labdb.readers.canonical import READ_COLUMNS, PlateRead
-from qc.schemas import SchemaProblems, reads_schema, validate
+from qc.schemas import SchemaProblems, reads_conform, reads_schema, validate
 
 
 class ReaderFormat(str, Enum):
@@ -79,6 +79,8 @@ def check_plate(plate: PlateRead, filename: str) -> None:
         raise ValueError(f"{where}: reads columns {list(plate.reads.columns)} are not {READ_COLUMNS}")
     if plate.reads.empty:
         raise InputError(f"{where}: no well was read.")
+    if reads_conform(plate.reads, plate.n_wells):
+        return
     try:
         validate(plate.reads, reads_schema(plate.n_wells), where)
     except SchemaProblems as exc:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qc.acceptance import evaluate_plate
-from qc.schemas import CanonicalReads, PlateWells, SchemaProblems, validate
+from qc.schemas import CanonicalReads, PlateWells, SchemaProblems, reads_conform, reads_schema, validate
+from qc.vocab import READ_FLAGS, plate_shape
 
 WELL_COLUMNS = ["well", "role", "level", "nominal", "dilution", "sample_id", "od", "masked"]
 
@@ -148,3 +151,83 @@ def test_validate_keeps_the_callers_index():
     assert list(validate(df, PlateWells, "x").index) == list(df.index)
     df.loc[100, "role"] = "?"
     assert problems_of(df, PlateWells)[0].startswith("well A1: role must be")
+
+
+# --- the fast conformance check agrees with the schema ---------------------------------------------------------
+
+MUTATIONS = (
+    "none",
+    "bad_name",
+    "off_plate",
+    "wrong_row",
+    "wrong_column",
+    "unknown_flag",
+    "ok_without_value",
+    "value_on_flagged",
+    "infinite",
+    "duplicate",
+    "text_column",
+)
+
+
+def _mutated(draw_plate: tuple, mutation: str, k: int) -> pd.DataFrame:
+    n_wells, wells, wavelengths, flags = draw_plate
+    records = []
+    for i, well in enumerate(wells):
+        for w in wavelengths:
+            flag = flags[(i + (w or 0)) % len(flags)]
+            records.append((well, w, 0.1 + i / 100 if flag == "ok" else None, flag))
+    df = reads(records)
+    k %= len(df)
+    if mutation == "bad_name":
+        df.loc[k, ["well", "row", "column"]] = ["Q0", "Q", 0]
+    elif mutation == "off_plate":
+        df.loc[k, ["well", "row", "column"]] = ["I13", "I", 13] if n_wells == 96 else ["Q25", "Q", 25]
+    elif mutation == "wrong_row":
+        df.loc[k, "row"] = "B" if df.loc[k, "row"] != "B" else "C"
+    elif mutation == "wrong_column":
+        df.loc[k, "column"] = int(df.loc[k, "column"]) % 12 + 1 if df.loc[k, "column"] != 12 else 1
+    elif mutation == "unknown_flag":
+        df.loc[k, ["flag", "value"]] = ["saturated", float("nan")]
+    elif mutation == "ok_without_value":
+        df.loc[k, ["flag", "value"]] = ["ok", float("nan")]
+    elif mutation == "value_on_flagged":
+        df.loc[k, ["flag", "value"]] = ["overflow", 3.9]
+    elif mutation == "infinite":
+        df.loc[k, ["flag", "value"]] = ["ok", float("inf")]
+    elif mutation == "duplicate":
+        df = pd.concat([df, df.iloc[[k]]], ignore_index=True)
+    elif mutation == "text_column":
+        df["column"] = df["column"].astype(str)  # needs coercing: the fast path declines, the schema decides
+    return df
+
+
+@st.composite
+def plates(draw):
+    n_wells = draw(st.sampled_from([96, 384]))
+    rows, cols = plate_shape(n_wells)
+    all_wells = [f"{r}{c}" for r in "ABCDEFGHIJKLMNOP"[:rows] for c in range(1, cols + 1)]
+    wells = draw(st.lists(st.sampled_from(all_wells), min_size=1, max_size=24, unique=True))
+    wavelengths = draw(st.sampled_from([[450], [450, 630], [None], [485, 520, 630]]))
+    flags = draw(st.lists(st.sampled_from(READ_FLAGS), min_size=1, max_size=4))
+    return n_wells, wells, wavelengths, flags
+
+
+@settings(max_examples=300, deadline=None)
+@given(plates(), st.sampled_from(MUTATIONS), st.integers(min_value=0, max_value=10_000))
+def test_fast_conformance_agrees_with_the_schema(plate, mutation, k):
+    """reads_conform (plain Python, used on every plate read) says yes only when the Pandera schema passes the
+    plate, and it says no to every broken plate; a frame that needs coercing is left to the schema."""
+    df = _mutated(plate, mutation, k)
+    n_wells = plate[0]
+    try:
+        validate(df, reads_schema(n_wells), "x")
+        passes = True
+    except SchemaProblems:
+        passes = False
+    fast = reads_conform(df, n_wells)
+    assert not fast or passes, f"fast path accepted a plate the schema refuses ({mutation})"
+    if mutation != "text_column":
+        assert fast == passes, f"fast path and schema disagree on {mutation}"
+    if mutation == "none":
+        assert fast
