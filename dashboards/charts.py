@@ -47,11 +47,13 @@ def curve_chart(wells: pd.DataFrame, curve: pd.DataFrame, lloq: float | None, ul
     return alt.layer(*layers).properties(height=360)
 
 
-HEATMAP_TOOLTIP = ["position", "role", "level", "sample_code", "od_corrected", "cv_pct", "conc_pg_ml", "masked"]
+HEATMAP_TOOLTIP = ["position", "role", "level", "sample_code", "od_corrected", "cv_pct", "conc_pg_ml", "masked", "flags", "marker"]
 
 
 def plate_heatmap(wells: pd.DataFrame, value: str = "od_corrected", title: str | None = None) -> alt.Chart:
-    """The plate as a grid of wells coloured by `value`."""
+    """The plate as a grid of wells coloured by `value`; the tooltip names each well's flags and the file's marker."""
+    if "flags" in wells.columns:
+        wells = wells.assign(flags=wells["flags"].map(lambda f: ", ".join(f) if isinstance(f, list) else f))
     return (
         alt.Chart(wells)
         .mark_rect()

@@ -24,6 +24,7 @@ class PlatePreview:
     verdict: str | None
     reasons: list[str]
     read_time: datetime | None = None  # as the file says; None when it does not (e.g. a generic grid)
+    od_reads: str = ""  # which reads make the corrected OD, in words (labdb.read_choice.od_choice)
 
 
 @dataclass
@@ -84,7 +85,9 @@ def preview(
             fp.problem = str(staged.error)
         else:
             fp.plates = [
-                PlatePreview(p.read.name, _preview_wells(p.wells), p.evaluation.verdict, list(p.evaluation.reasons), p.read.read_time)
+                PlatePreview(
+                    p.read.name, _preview_wells(p.wells), p.evaluation.verdict, list(p.evaluation.reasons), p.read.read_time, p.od_choice
+                )
                 for p in staged.plates
             ]
     return previews

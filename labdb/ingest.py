@@ -18,7 +18,7 @@ from pathlib import Path, PurePath
 import pandas as pd
 from sqlmodel import Session, select
 
-from labdb import kitlots, runqc, users
+from labdb import kitlots, read_choice, runqc, users
 from labdb.core import audit, rawfiles
 from labdb.core.db import session_scope
 from labdb.core.errors import InputError, LabdbError
@@ -28,7 +28,7 @@ from labdb.readers.canonical import PlateRead
 from labdb.readers.registry import read_plates
 from labdb.templates import PlateMap, Template, apply_plate_map
 from qc.acceptance import PlateEvaluation, QcPolicy, evaluate_plates
-from qc.layout import REFERENCE_CANDIDATES, apply_lot_nominals, corrected_od
+from qc.layout import apply_lot_nominals, corrected_od
 from qc.schemas import PlateResults, PlateWells, SchemaProblems, validate
 
 WELL_COLUMNS = ["well", "role", "level", "nominal", "dilution", "sample_id", "od", "masked"]
@@ -92,6 +92,7 @@ class StagedPlate:
     wells: pd.DataFrame
     measure: int | None
     reference: int | None
+    od_choice: str = ""  # how the corrected OD was made, in words (od_choice)
     evaluation: PlateEvaluation | None = None
 
 
@@ -274,45 +275,18 @@ def _layout(plate: PlateRead, template: Template, plate_map: PlateMap | None, lo
     layout = apply_plate_map(template, plate_map, (plate.name, Path(src).stem), src)
     if lot is not None:
         layout = apply_lot_nominals(layout, lot.top_standard_pg_ml, lot.control_nominals)
-    measure, reference = _wavelengths(plate, template, src)
+    measure, reference = read_choice.wavelengths(plate, template, src)
+    choice = read_choice.od_choice(plate, measure, reference, template)
     wells = corrected_od(layout, plate.reads, measure, reference)
     unread = wells[wells["role"].ne("empty") & wells["read_flags"].map(lambda f: "not_read" in f)]
     if len(unread):
         raise InputError(
-            f"{src}: plate '{plate.name}' has no {_nm([measure])} read for well(s) {', '.join(unread['well'][:8])}"
+            f"{src}: plate '{plate.name}' has no {read_choice.nm([measure])} read for well(s) {', '.join(unread['well'][:8])}"
             + (f" and {len(unread) - 8} more" if len(unread) > 8 else "")
             + f", which template {template.filename} uses; check the file or use a template for the wells read."
         )
     validate(wells[WELL_COLUMNS], PlateWells, f"{src} (plate '{plate.name}', template {template.filename})")
-    return StagedPlate(plate, wells, measure, reference)
-
-
-def _wavelengths(plate: PlateRead, template: Template, src: str) -> tuple[int | None, int | None]:
-    """The measure and reference wavelengths to use for this plate (reference may be None)."""
-    present = plate.wavelengths
-    labelled = [w for w in present if w is not None]
-    if template.measure_nm in labelled:
-        measure: int | None = template.measure_nm
-    elif present == [None]:
-        measure = None  # one unlabelled read: taken as the measurement itself
-    else:
-        raise InputError(
-            f"{src}: plate '{plate.name}' has reads at {_nm(present)} but template {template.filename} "
-            f"measures at {template.measure_nm} nm; use a template with the right measure_nm."
-        )
-    if template.reference_nm is not None:
-        if template.reference_nm not in labelled:
-            raise InputError(
-                f"{src}: plate '{plate.name}' has no {template.reference_nm} nm reference read (reads: {_nm(present)}); "
-                f'set reference_nm = "auto" in the template if this reader does not read a reference.'
-            )
-        return measure, template.reference_nm
-    candidates = [w for w in labelled if w != measure and w in REFERENCE_CANDIDATES]
-    return measure, candidates[0] if len(candidates) == 1 else None
-
-
-def _nm(wavelengths: list[int | None]) -> str:
-    return ", ".join("unlabelled" if w is None else f"{w} nm" for w in wavelengths)
+    return StagedPlate(plate, wells, measure, reference, choice)
 
 
 def _store_plate(
@@ -323,6 +297,7 @@ def _store_plate(
     template, actor, read_time = request.template, request.actor, request.read_time
     digest, src = staged.digest, staged.src
     extra = dict(plate.extra)
+    extra["od_reads"] = staged_plate.od_choice
     if plate.read_time is None and read_time is not None:  # the file does not say: the uploader's time, marked as such
         extra["read_time_source"] = f"given at ingest by {actor}"
     row = Plate(
@@ -368,6 +343,7 @@ def _store_plate(
                 sample_id=ids.get(code) if w.role == "sample" else None,
                 raw_values=w.raw_values,
                 raw_flags=w.raw_flags,
+                raw_markers=w.raw_markers or None,
                 od_corrected=number(w.od),
             )
         )

@@ -20,17 +20,18 @@ def inspect_file(path: Path, reader_format: str | None = None) -> tuple[str, lis
 
 
 def describe(fmt: str, plates: list[PlateRead]) -> dict:
-    """The JSON form: {"format", "plates": [{"name", "reads": [{"wavelength_nm", "values", "flags"}], metadata}]}."""
+    """The JSON form: {"format", "plates": [{"name", "reads": [{"wavelength_nm", "values", "flags", "markers"}], metadata}]}:
+    values hold every number read (a flagged well's too), flags every well that is not ok, markers the file's text
+    of every cell that was not a plain number."""
     out = []
     for plate in plates:
         reads = []
         for wavelength in plate.wavelengths:
             rows = plate.reads[reads_at(plate.reads, wavelength)]
-            values = {
-                w: (None if f != "ok" or _nan(v) else float(v)) for w, v, f in zip(rows["well"], rows["value"], rows["flag"], strict=True)
-            }
+            values = {w: (None if _nan(v) else float(v)) for w, v in zip(rows["well"], rows["value"], strict=True)}
             flags = {w: f for w, f in zip(rows["well"], rows["flag"], strict=True) if f != "ok"}
-            reads.append({"wavelength_nm": wavelength, "values": values, "flags": flags})
+            markers = {w: m for w, m in zip(rows["well"], rows["marker"], strict=True) if isinstance(m, str)}
+            reads.append({"wavelength_nm": wavelength, "values": values, "flags": flags, "markers": markers})
         out.append(
             {
                 "name": plate.name,

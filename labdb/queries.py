@@ -1,3 +1,4 @@
+# long module: the read model: one small query per list a page or command shows, kept together on purpose.
 """The read model: every list the dashboards (and the CLI) show, as plain data, in one place.
 
 Each function takes an open session and keyword-only arguments and returns a pandas DataFrame (or a plain dict, list
@@ -23,6 +24,7 @@ from sqlmodel import Session, select
 
 from labdb import samples
 from labdb.core.db import get_engine
+from labdb.core.errors import InputError
 from labdb.core.models import (
     AuditEvent,
     CorrectedResult,
@@ -38,6 +40,8 @@ from labdb.core.models import (
     Subject,
     Well,
 )
+from labdb.readers.canonical import PlateRead, make_reads
+from qc.layout import UNLABELLED
 
 if TYPE_CHECKING:
     from labdb.export import ExportFilters
@@ -104,7 +108,8 @@ def plate_records(session: Session) -> list[dict]:
 
 
 def plate_wells(session: Session, *, plate_id: int) -> pd.DataFrame:
-    """Wells of one plate with corrected OD and back-calculated concentration."""
+    """Wells of one plate with corrected OD and back-calculated concentration, and `marker`: the file's own text of
+    any read that was not a plain number ('450: *0.356*'), so a flagged well shows what the instrument wrote."""
     stmt = select(
         Well.position,
         Well.row,
@@ -119,8 +124,11 @@ def plate_wells(session: Session, *, plate_id: int) -> pd.DataFrame:
         Well.masked,
         Well.mask_reason,
         Well.flags,
+        Well.raw_markers,
     ).where(Well.plate_id == plate_id)
-    return _frame(session, stmt)
+    df = _frame(session, stmt)
+    df["marker"] = df.pop("raw_markers").map(lambda m: "; ".join(f"{k}: {v}" for k, v in m.items()) if isinstance(m, dict) and m else None)
+    return df
 
 
 def plate_curve(session: Session, *, plate_id: int) -> dict | None:
@@ -378,3 +386,29 @@ def correction_run(session: Session, *, version: int) -> dict | None:
         "labdb_version": run.labdb_version,
         "stale": correction_runs.staleness(session, run),
     }
+
+
+def plate_read(session: Session, *, plate_id: int) -> PlateRead:
+    """A stored plate back in the canonical form its reader gave (every raw read of every well, with flags and
+    markers, and the read's metadata), e.g. to write it as an Allotrope document; InputError for an unknown id."""
+    plate = session.get(Plate, plate_id)
+    if plate is None:
+        raise InputError(f"no plate {plate_id}; see `labdb plates list`.")
+    records = []
+    for well in session.exec(select(Well).where(Well.plate_id == plate_id).order_by(Well.id)).all():
+        values, markers = well.raw_values or {}, well.raw_markers or {}
+        for key, flag in (well.raw_flags or {}).items():
+            wavelength = None if key == UNLABELLED else int(key)
+            records.append((well.position, wavelength, values.get(key), flag, markers.get(key)))
+    reads = make_reads(records).sort_values(["wavelength_nm", "row", "column"], na_position="first", kind="stable")
+    return PlateRead(
+        name=plate.name,
+        format=plate.reader_format,
+        reads=reads.reset_index(drop=True),
+        n_wells=plate.n_wells,
+        instrument=plate.instrument,
+        serial=plate.serial,
+        read_time=plate.read_time,
+        software_version=plate.software_version,
+        extra=dict(plate.read_extra or {}),
+    )

@@ -49,23 +49,26 @@ def apply_lot_nominals(
 
 
 def corrected_od(layout: pd.DataFrame, reads: pd.DataFrame, measure: int | None, reference: int | None) -> pd.DataFrame:
-    """The layout with raw_values and raw_flags (dicts per wavelength key), read_flags, od (measure - reference,
-    NaN when a used read is not ok) and masked (False) added; one row per layout well."""
+    """The layout with raw_values, raw_flags and raw_markers (dicts per wavelength key), read_flags, od (measure -
+    reference, NaN when a used read is not ok) and masked (False) added; one row per layout well."""
     keys = [read_key(None if pd.isna(w) else int(w)) for w in reads["wavelength_nm"]]
     reads = reads.assign(key=keys)
     values = reads.pivot(index="well", columns="key", values="value").reindex(layout["well"])
     flags = reads.pivot(index="well", columns="key", values="flag").reindex(layout["well"])
+    markers = reads.pivot(index="well", columns="key", values="marker").reindex(layout["well"])
     used = [read_key(measure)] + ([read_key(reference)] if reference is not None else [])
     od = values[used[0]] - (values[used[1]] if len(used) > 1 else 0.0)
-    raw_values, raw_flags = [], []
-    for vals, flgs in zip(values.to_dict("records"), flags.to_dict("records"), strict=True):
+    raw_values, raw_flags, raw_markers = [], [], []
+    for vals, flgs, mks in zip(values.to_dict("records"), flags.to_dict("records"), markers.to_dict("records"), strict=True):
         read = {k: str(f) for k, f in flgs.items() if pd.notna(f)}
         raw_flags.append(read)
         raw_values.append({k: (None if pd.isna(vals[k]) else float(vals[k])) for k in read})
+        raw_markers.append({k: str(m) for k, m in mks.items() if k in read and pd.notna(m)})
     problems = [read_flags(f, measure, reference) for f in raw_flags]
     wells = layout.copy()
     wells["raw_values"] = raw_values
     wells["raw_flags"] = raw_flags
+    wells["raw_markers"] = raw_markers  # the file's text of each read that was not a plain number
     wells["od"] = np.where([bool(p) for p in problems], np.nan, od.to_numpy(dtype=float))
     wells["read_flags"] = problems
     wells["masked"] = False

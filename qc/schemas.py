@@ -18,6 +18,7 @@ from qc.vocab import (
     RESULT_ROLES,
     ROLES,
     ROW_LETTERS,
+    VALUED_FLAGS,
     WELL_PATTERN,
     plate_shape,
     wells_of,
@@ -58,6 +59,7 @@ class CanonicalReads(pa.DataFrameModel):
     wavelength_nm: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     value: Series[float] = pa.Field(nullable=True)
     flag: Series[str]
+    marker: Series[str] = pa.Field(nullable=True)  # the file's text of a cell that is not a plain number
 
     @pa.check("well", name="well_name", error="is not a well name like A1 or P24")
     def _well_name(cls, s: pd.Series) -> pd.Series:
@@ -79,11 +81,11 @@ class CanonicalReads(pa.DataFrameModel):
     def _value_finite(cls, s: pd.Series) -> pd.Series:
         return ~np.isinf(pd.to_numeric(s, errors="coerce").astype(float))
 
-    @pa.dataframe_check(name="value_iff_ok", error="value must be present exactly when flag is 'ok'")
-    def _value_iff_ok(cls, df: pd.DataFrame) -> pd.Series:
+    @pa.dataframe_check(name="value_iff_valued", error=f"value must be present exactly when flag is {' or '.join(VALUED_FLAGS)}")
+    def _value_iff_valued(cls, df: pd.DataFrame) -> pd.Series:
         if not {"value", "flag"} <= set(df.columns):
             return pd.Series(True, index=df.index)
-        return df["value"].notna() == df["flag"].isin(["ok"])
+        return df["value"].notna() == df["flag"].isin(VALUED_FLAGS)
 
     @pa.dataframe_check(name="well_matches_row_column", error="well does not match row and column")
     def _well_matches(cls, df: pd.DataFrame) -> pd.Series:
@@ -281,7 +283,7 @@ def reads_conform(reads: pd.DataFrame, n_wells: int) -> bool:
     Pandera's `validate` costs ~10 ms a plate, which would cap reading at ~100 plates a second; this fast path
     decides the usual, conforming plate in ~0.1 ms, and `validate` runs only to describe a plate that fails (or
     that this function cannot vouch for). The rules are the schema's: columns READ_COLUMNS, wells on the plate,
-    row and column matching the well, known flags, a finite value exactly where the flag is ok, one read per
+    row and column matching the well, known flags, a finite value exactly where the flag carries one, one read per
     well and wavelength. tests/qc/test_schemas.py holds the two to the same answer on random plates."""
     if list(reads.columns) != list(CanonicalReads.to_schema().columns) or reads.empty:
         return False
@@ -296,8 +298,12 @@ def reads_conform(reads: pd.DataFrame, n_wells: int) -> bool:
     if not set(flags) <= set(READ_FLAGS):
         return False
     value = reads["value"].to_numpy(dtype=float)
-    ok = np.array([f == "ok" for f in flags], dtype=bool)
-    if np.isinf(value).any() or not np.array_equal(~np.isnan(value), ok):
+    valued = np.array([f in VALUED_FLAGS for f in flags], dtype=bool)
+    if np.isinf(value).any() or not np.array_equal(~np.isnan(value), valued):
+        return False
+    if not (pd.api.types.is_string_dtype(reads["marker"]) or reads["marker"].dtype == object):
+        return False
+    if not all(isinstance(m, str) for m in reads["marker"].dropna().tolist()):
         return False
     keys = list(zip(wells, reads["wavelength_nm"].fillna(-1).tolist()))
     return len(set(keys)) == len(keys)

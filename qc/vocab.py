@@ -16,8 +16,11 @@ Result roles: the roles whose replicate groups become results (controls, bridge 
 Read flags (one per well and wavelength, set by the reader, never turned into numbers):
     ok        a number was read
     overflow  the reader saturated ("OVRFLW", "Over", "*"): above the detector's range
-    missing   no value where one was expected (blank cell, "----")
-    invalid   something that is not a number (an error word, a masked cell)
+    missing   no value where one was expected (blank cell, "----", a well the reader did not read)
+    invalid   something that is not a number (an error word such as "Path?" or "?????", a masked cell)
+    flagged   a number the reader marked ("*0.356*", "1.2 (Range?)"): the number is kept as read
+Any cell that is not a plain number keeps the file's text as the well's marker. A well whose read is not ok
+(flagged included) gives no OD: it feeds no curve and no mean, and its flag and marker stay visible.
 
 Censoring of a result against the plate's quantification range (in-well concentration):
     none, below_lloq, above_uloq
@@ -39,7 +42,8 @@ from functools import cache
 
 ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
 RESULT_ROLES = ("control", "bridge", "sample")
-READ_FLAGS = ("ok", "overflow", "missing", "invalid")
+READ_FLAGS = ("ok", "overflow", "missing", "invalid", "flagged")
+VALUED_FLAGS = ("ok", "flagged")  # the flags whose read carries a number
 CENSORING = ("none", "below_lloq", "above_uloq")
 SAMPLE_TYPES = ("serum", "plasma_edta", "plasma_citrate", "plasma_heparin", "platelet_poor_plasma")
 PLATE_STATUSES = ("uploaded", "evaluated", "approved", "rejected")

@@ -9,6 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PLATE_EXPORTS = REPO.parent / "shared" / "fixtures" / "plate_exports"
+PLATE_EXPORTS_MORE = REPO.parent / "shared" / "fixtures" / "plate_exports_more"
 
 
 def _in_ci() -> bool:
@@ -23,6 +24,17 @@ def plate_exports() -> Path:
             pytest.fail(f"CI=true but the real reader exports are missing: {PLATE_EXPORTS}")
         pytest.skip(f"real reader exports not found at {PLATE_EXPORTS} (clone ../shared beside the repo)")
     return PLATE_EXPORTS
+
+
+@pytest.fixture(scope="session")
+def plate_exports_more() -> Path:
+    """More real exports, each with allotropy's reading beside it (FILE.allotropy.json); skipped when absent, a
+    failure when CI=true."""
+    if not PLATE_EXPORTS_MORE.is_dir():
+        if _in_ci():
+            pytest.fail(f"CI=true but the real reader exports are missing: {PLATE_EXPORTS_MORE}")
+        pytest.skip(f"real reader exports not found at {PLATE_EXPORTS_MORE} (clone ../shared beside the repo)")
+    return PLATE_EXPORTS_MORE
 
 
 # --- databases -------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ for i, fp in enumerate(previews):
         for j, plate in enumerate(fp.plates):
             read = f"read {plate.read_time:%Y-%m-%d %H:%M}" if plate.read_time else "no read time in the file"
             st.text(f"Plate {plate.name} · {read} · verdict if stored: {plate.verdict}")
+            st.caption(f"OD: {plate.od_reads}")
             for reason in plate.reasons:
                 st.text(f"- {reason}")
             st.altair_chart(

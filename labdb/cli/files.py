@@ -136,8 +136,9 @@ def print_plates(console: Console, name: str, fmt: str, plates: list[PlateRead])
                     well = f"{letter}{c}"
                     if well not in rows.index:
                         cells.append("")
-                    elif rows.at[well, "flag"] != "ok":
-                        cells.append(str(rows.at[well, "flag"]))
+                    elif rows.at[well, "flag"] != "ok":  # the file's own text where it wrote one, else the flag
+                        marker = rows.at[well, "marker"]
+                        cells.append(str(marker) if isinstance(marker, str) else str(rows.at[well, "flag"]))
                     else:
                         cells.append(f"{rows.at[well, 'value']:.4g}")
                 table.add_row(letter, *cells)

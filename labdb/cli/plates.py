@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,6 +87,36 @@ def plates_mask(
     out.print(
         f"plate {plate_id}: {'un' if unmask else ''}masked {', '.join(w.upper() for w in wells)}; refitted, verdict {verdict}, status {status}"
     )
+
+
+@plates_app.command("export-asm")
+def plates_export_asm(
+    plate_id: Annotated[int, typer.Argument(help="Plate id (see labdb plates list)")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="FILE.json")],
+) -> None:
+    """Write a stored plate's raw reads (every wavelength, flags and markers) as an Allotrope Simple Model
+    plate-reader document; labdb's own ASM reader reads it back to the same values."""
+    from labdb.readers import asm
+
+    if out_path.suffix.lower() != ".json":
+        fail(f"{out_path}: an ASM document is JSON; give --out FILE.json.")
+    if not out_path.parent.is_dir():
+        fail(f"{out_path}: the folder {out_path.parent} does not exist.")
+    url = require_db()
+    try:
+        with session_scope(url) as session:
+            plate = queries.plate_read(session, plate_id=plate_id)
+    except LabdbError as exc:
+        fail(str(exc))
+    part = out_path.with_name(out_path.name + ".part")
+    part.write_bytes(asm.write_json([plate]))
+    part.replace(out_path)  # a failed write leaves no half file
+    n = len(plate.reads)
+    out.print(f"{out_path}: plate {plate_id} '{plate.name}', {n} reads at {', '.join(_nm(w) for w in plate.wavelengths)}", markup=False)
+
+
+def _nm(wavelength: int | None) -> str:
+    return "unlabelled" if wavelength is None else f"{wavelength} nm"
 
 
 def _decide(ids: list[int], all_passing: bool, decision: str, by: str, reason: str | None) -> None:

@@ -207,6 +207,7 @@ class Well(SQLModel, table=True):
     sample_id: int | None = Field(default=None, foreign_key="sample.id", index=True)
     raw_values: dict | None = _json()
     raw_flags: dict | None = _json()
+    raw_markers: dict | None = _json()  # the file's text of each read that was not a plain number ("*0.356*", "Path?")
     od_corrected: float | None = None
     conc_pg_ml: float | None = None
     flags: list | None = _json()

@@ -31,7 +31,7 @@ import pandas as pd
 
 from labdb import __version__
 from labdb.core.errors import InputError
-from labdb.readers.base import decode_text, parse_cell, parse_datetime
+from labdb.readers.base import decode_text, parse_cell, parse_datetime, read_cell
 from labdb.readers.canonical import PlateRead, make_reads
 from qc.vocab import ROW_LETTERS, plate_shape
 
@@ -84,7 +84,7 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
         u == "mAU" and f == "ok" and abs(v) > _MAX_OD
         for (_, _, k), g in groups.items()
         if k == "absorbance"
-        for _, _, v, f, u, _ in g["records"]
+        for _, _, v, f, _, u, _ in g["records"]
     )
     kinds: dict[str | None, set[str]] = {}
     for plate_id, _, kind in groups:
@@ -123,7 +123,7 @@ def _groups(documents: object, root: str, filename: str) -> dict[tuple, dict]:
         time = mad.get("measurement time")
         for j, md in enumerate(measurements):
             where = f"{path}['measurement document'][{j}]"
-            kind, well, wavelength, value, unit, flag, meta = _measurement(_object(md, where, filename), where, filename)
+            kind, well, wavelength, value, unit, flag, marker, meta = _measurement(_object(md, where, filename), where, filename)
             sample = _dict(md.get("sample document"))
             plate_id = _known(sample.get("well plate identifier", sample.get("plate barcode")), na=False)
             g = groups.setdefault(
@@ -138,7 +138,7 @@ def _groups(documents: object, root: str, filename: str) -> dict[tuple, dict]:
                     f"and at {where}); each well needs one read per wavelength."
                 )
             g["paths"][well, wavelength] = where
-            g["records"].append((well, wavelength, value, flag, unit, where))
+            g["records"].append((well, wavelength, value, flag, marker, unit, where))
             for k, vs in [*level.items(), *meta.items()]:
                 _add(g["meta"], k, *vs)
             g["custom"].update(custom)
@@ -211,13 +211,18 @@ def _measurement(md: dict, where: str, filename: str) -> tuple:
             "in nm (plate readers read about 200-1000 nm)."
         )
     quantity = md.get(kind) if isinstance(md.get(kind), dict) else {"value": md.get(kind)}  # tolerate a bare number
-    value, flag = parse_cell(quantity.get("value")) if not texts else (None, _error_flag(texts[0]))
+    if texts:  # the error text is the well's marker; a marked number (*0.356*) keeps its number, flagged
+        marked, flag, marker = read_cell(texts[0])
+        value, flag = (marked, flag) if flag == "flagged" else (None, _error_flag(texts[0]))
+        marker = None if texts[0] in _ERROR_TEXT.values() else marker  # labdb's own words for a flag without text
+    else:
+        (value, flag), marker = parse_cell(quantity.get("value")), None
     meta: Meta = {}
     for source in (md, *controls):
         _collect(meta, source)
     _add(meta, "detection type", kind)
     wavelength = None if wavelength is None else round(wavelength)
-    return kind, f"{m[1].upper()}{int(m[2])}", wavelength, value, str(quantity.get("unit") or "").strip(), flag, meta
+    return kind, f"{m[1].upper()}{int(m[2])}", wavelength, value, str(quantity.get("unit") or "").strip(), flag, marker, meta
 
 
 def _error_flag(text: str) -> str:
@@ -233,11 +238,11 @@ def _plate(
 ) -> PlateRead:
     """The canonical plate of one group of measurements."""
     records, meta = [], {k: list(v) for k, v in file_meta.items()}
-    for well, wavelength, value, flag, unit, where in g["records"]:
+    for well, wavelength, value, flag, marker, unit, where in g["records"]:
         if kind == "absorbance" and unit.lower() not in _OD_UNITS and unit != "mAU":
             raise InputError(f"{filename}: {where}['absorbance'] has unit {unit!r}; expected 'mAU' or '(unitless)'.")
         factor = 0.001 if kind == "absorbance" and unit == "mAU" and milli else 1.0
-        records.append((well, wavelength, None if value is None else value * factor, flag))
+        records.append((well, wavelength, None if value is None else value * factor, flag, marker))
         label = {"mAU": "mAU (divided by 1000 to OD)" if milli else "mAU (read as OD)"}.get(unit, unit or "none")
         _add(meta, f"{kind} unit", label if kind == "absorbance" else unit)
     for k, vs in g["meta"].items():
@@ -392,8 +397,9 @@ def _plate_document(plate: PlateRead, k: int) -> dict:
             },
             kind: {"value": float(r.value) if r.flag == "ok" else -0.0, "unit": UNITS[kind]},
         }  # -0.0 as allotropy
-        if r.flag != "ok":
-            md["error aggregate document"] = {"error document": [{"error": _ERROR_TEXT[r.flag], "error feature": kind}]}
+        if r.flag != "ok":  # the file's own text where there was one; a flagged number travels in it (*0.356*)
+            text = r.marker if isinstance(r.marker, str) else f"*{r.value!r}*" if r.flag == "flagged" else _ERROR_TEXT[r.flag]
+            md["error aggregate document"] = {"error document": [{"error": text, "error feature": kind}]}
         measurements.append(md)
     aggregate = {
         "measurement document": measurements,

@@ -17,6 +17,11 @@ from qc.vocab import READ_FLAGS, ROW_LETTERS, well_name
 SNIFF_BYTES = 8192
 
 
+class ForeignExport(InputError):
+    """A file another program wrote, recognised by its header and refused by name (labdb.readers.registry adds the
+    list of supported formats to the message)."""
+
+
 class Reader(Protocol):
     """A reader module: module-level constants and two functions, listed in registry.READERS.
 
@@ -71,6 +76,8 @@ _ABOVE_RANGE = re.compile(r">\s*[+-]?\d")
 OVERFLOW_MARKERS = frozenset({"ovrflw", "overflow", "over", "> max", ">max", "*", "sat", "saturated"})
 MISSING_MARKERS = frozenset({"", "missed", "missing", "-", "--", "nan", "n/a", "na"})
 INVALID_MARKERS = frozenset({"?????", "invalid", "error", "err"})
+# A number the instrument marked: between asterisks (*0.356*), or followed by a remark in brackets (1.2 (Range?)).
+_MARKED = re.compile(r"\*+\s*(?P<a>[^*\s]+)\s*\*+|(?P<b>[^\s(\[]+)\s*[(\[][^)\]]*[)\]]")
 
 
 def clean_cell(text: object) -> str:
@@ -140,23 +147,39 @@ def parse_number(text: str, decimal: str | None = None) -> float | None:
 
 
 def parse_cell(text: object, decimal: str | None = None) -> tuple[float | None, str]:
-    """A cell to (value, flag) with flag in ok/overflow/missing/invalid; value is None unless ok."""
+    """A cell to (value, flag): `read_cell` without the marker."""
+    value, flag, _ = read_cell(text, decimal)
+    return value, flag
+
+
+def read_cell(text: object, decimal: str | None = None) -> tuple[float | None, str, str | None]:
+    """A cell to (value, flag, marker); flag is one of qc.vocab.READ_FLAGS, never an error.
+
+    A plain number is ok. A number the instrument marked (between asterisks, `*0.356*`, or followed by a remark in
+    brackets, `1.2 (Range?)`) keeps its number and is flagged. Overflow and missing words are what they say; any
+    other text (`Path?`, `?????`, `Error`) is invalid. The marker is the cell's text whenever it is not a plain
+    number (None for numbers and empty cells), so the well shows what the file said."""
     if isinstance(text, bool):
-        return None, "invalid"
+        return None, "invalid", str(text)
     if isinstance(text, (int, float)):
         if math.isnan(text):
-            return None, "missing"
-        return (float(text), "ok") if math.isfinite(text) else (None, "invalid")
+            return None, "missing", None
+        return (float(text), "ok", None) if math.isfinite(text) else (None, "invalid", str(text))
     s = clean_cell(text)
     low = s.lower()
     if low in MISSING_MARKERS:
-        return None, "missing"
+        return None, "missing", s or None
     if low in OVERFLOW_MARKERS or _ABOVE_RANGE.match(s):
-        return None, "overflow"
+        return None, "overflow", s
     value = parse_number(s, decimal)
-    if value is None or not math.isfinite(value):
-        return None, "invalid"
-    return value, "ok"
+    if value is not None and math.isfinite(value):
+        return value, "ok", None
+    marked = _MARKED.fullmatch(s)
+    if marked:
+        value = parse_number(marked.group("a") or marked.group("b"), decimal)
+        if value is not None and math.isfinite(value):
+            return value, "flagged", s
+    return None, "invalid", s
 
 
 # --- dates --------------------------------------------------------------------------------------

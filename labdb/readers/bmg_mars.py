@@ -23,13 +23,12 @@ from pathlib import PurePath
 
 from labdb.core.errors import InputError
 from labdb.readers.base import (
-    INVALID_MARKERS,
     SNIFF_BYTES,
     decode_text,
     find_grid_header,
     grid_row_done,
-    parse_cell,
     parse_datetime,
+    read_cell,
 )
 from labdb.readers.canonical import PlateRead, make_reads
 from qc.vocab import ROW_LETTERS, plate_shape
@@ -148,15 +147,9 @@ def _wavelength(label: str) -> int | None:
     return int(m[2] or m[1]) if m else None
 
 
-def _value(cell: str, decimal: str, where: str, well: str, filename: str) -> tuple[float | None, str]:
-    """A MARS cell to (value, flag); text that is neither a number nor a marker is an InputError."""
-    value, flag = parse_cell(cell, decimal)
-    if flag == "invalid" and cell.lower() not in INVALID_MARKERS:
-        raise InputError(
-            f"{filename}: {where}: well {well} holds {cell!r}, which is not a number; expected a number, "
-            "'overflow' or an empty cell (a well that was not read)."
-        )
-    return value, flag
+def _value(cell: str, decimal: str) -> tuple[float | None, str, str | None]:
+    """A MARS cell to (value, flag, marker): an odd cell flags its well (base.read_cell), it never refuses the plate."""
+    return read_cell(cell, decimal)
 
 
 def _read_plate_view(lines: list[Line], filename: str, decimal: str, meta: dict[str, str]) -> tuple[list[Record], int, list[str]]:
@@ -232,7 +225,7 @@ def _read_grid(lines: list[Line], i: int, ncols: int, wavelength: int | None, fi
         for c, cell in enumerate(values[:ncols]):
             if cell:
                 well = f"{ROW_LETTERS[k]}{c + 1}"
-                records.append((well, wavelength, *_value(cell, decimal, f"line {n}", well, filename)))
+                records.append((well, wavelength, *_value(cell, decimal)))
     return records
 
 
@@ -287,8 +280,7 @@ def _read_table(lines: list[Line], start: int, filename: str, decimal: str, meta
         if len(cells) > 1 and cells[1]:
             contents.append(f"{well}={cells[1]}")
         for c, wavelength in columns.items():
-            value, flag = _value(cells[c], decimal, f"line {n}", well, filename) if cells[c] else (None, "missing")
-            records.append((well, wavelength, value, flag))
+            records.append((well, wavelength, *(_value(cells[c], decimal) if cells[c] else (None, "missing", None))))
     if not records:
         raise InputError(f"{filename}: line {n_head}: the table lists no well.")
     n_wells = 96 if all(w[0] <= "H" and int(w[1:]) <= 12 for w in seen) else 384

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
-READ_COLUMNS = ["well", "row", "column", "wavelength_nm", "value", "flag"]
+from qc.vocab import VALUED_FLAGS
+
+READ_COLUMNS = ["well", "row", "column", "wavelength_nm", "value", "flag", "marker"]
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,8 @@ class PlateRead:
 
     `reads` is tidy: one row per well and wavelength with columns READ_COLUMNS:
     well ('A1', no zero padding), row ('A'), column (int, 1-based), wavelength_nm (Int64,
-    <NA> when the file does not say), value (float, NaN whenever flag != 'ok'), flag (one of qc.vocab.READ_FLAGS).
+    <NA> when the file does not say), value (float, NaN unless the flag is ok or flagged), flag (one of
+    qc.vocab.READ_FLAGS), marker (the file's text of a cell that is not a plain number, else NA).
     """
 
     name: str
@@ -40,12 +44,38 @@ class PlateRead:
         return seen
 
 
-def make_reads(records: list[tuple[str, int | None, float | None, str]]) -> pd.DataFrame:
-    """Build a canonical reads frame from (well, wavelength_nm, value, flag) tuples."""
-    df = pd.DataFrame(records, columns=["well", "wavelength_nm", "value", "flag"])
-    df["row"] = df["well"].str[0]
-    df["column"] = df["well"].str[1:].astype(int)
-    df["wavelength_nm"] = df["wavelength_nm"].astype("Int64")
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
-    df.loc[df["flag"] != "ok", "value"] = float("nan")
-    return df[READ_COLUMNS].reset_index(drop=True)
+def make_reads(records: list[tuple]) -> pd.DataFrame:
+    """Build a canonical reads frame from (well, wavelength_nm, value, flag[, marker]) tuples; the value is dropped
+    unless the flag carries one (ok, flagged), the marker is the file's text for a cell that is not a plain number.
+
+    Built column by column from plain lists: every plate read passes through here, and a DataFrame of tuples with
+    string operations after it cost most of the time of reading a file."""
+    wells, wavelengths, values, flags, markers = [], [], [], [], []
+    for r in records:
+        well, flag = r[0], r[3]
+        marker = r[4] if len(r) > 4 else None
+        wells.append(well)
+        wavelengths.append(r[1])
+        values.append(_number(r[2]) if flag in VALUED_FLAGS else math.nan)
+        flags.append(flag)
+        markers.append(marker if isinstance(marker, str) and marker else None)
+    return pd.DataFrame(
+        {
+            "well": pd.Series(wells, dtype="str"),
+            "row": pd.Series([w[0] for w in wells], dtype="str"),
+            "column": pd.Series([int(w[1:]) for w in wells], dtype="int64"),
+            "wavelength_nm": pd.Series(pd.array(wavelengths, dtype="Int64")),
+            "value": pd.Series(values, dtype="float64"),
+            "flag": pd.Series(flags, dtype="str"),
+            "marker": pd.Series(markers, dtype="str"),
+        },
+        columns=READ_COLUMNS,
+    )
+
+
+def _number(value: object) -> float:
+    """A float, NaN for None or anything that is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

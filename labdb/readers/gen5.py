@@ -1,10 +1,15 @@
 """Agilent BioTek Gen5 text exports (tab, or comma in .csv), endpoint reads; and a writer for simulated files.
 
 A file holds header `Key<TAB>Value` lines, `Procedure Details`, and per plate (`Plate Number`) a `Results`
-grid: a header `<TAB>1..12`, rows A-H, one line per read with the read label last ('abs450:450', '280').
-Only raw reads become canonical reads; Gen5's derived rows (Blank ..., [Concentration]) are skipped.
-Gen5 .xlsx exports hold the same lines in sheet cells, which gen5_xlsx turns into lines. A grid cell that is
-neither a number nor a Gen5 marker (OVRFLW, MISSED, ?????), or a grid without all its rows, is an InputError.
+grid: a header `<TAB>1..12` (a partial plate's may start and stop anywhere in 1-12 / 1-24), rows A-H (only the
+rows read), one line per read with the read label last ('abs450:450', '280', '260:977 [Test]', 'Alpha').
+Only raw reads become canonical reads: a label with a wavelength, with a pathlength or polarisation suffix
+([Test], [Ref], [Parallel], [Perpendicular]), or Gen5's words for a read without one ('Alpha', 'Lum': the
+plate's one read without a wavelength). Derived rows (Blank ..., Ratio ..., [Concentration], user-named data
+sets) are skipped and named in extra, so no read disappears unsaid. Every grid cell goes through
+base.read_cell: a marked or odd cell (*0.356*, OVRFLW, ?????, Path?) flags its well and keeps the file's text;
+it never refuses the plate. Only broken structure is an InputError. Gen5 .xlsx exports hold the same lines in
+sheet cells, which gen5_xlsx turns into lines.
 """
 
 from __future__ import annotations
@@ -19,14 +24,12 @@ import numpy as np
 from labdb.core.errors import InputError
 from labdb.readers import gen5_xlsx
 from labdb.readers.base import (
-    INVALID_MARKERS,
     SNIFF_BYTES,
     decode_text,
     expand_flags,
-    find_grid_header,
-    parse_cell,
     parse_datetime,
     plate_arrays,
+    read_cell,
 )
 from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import is_workbook
@@ -41,6 +44,11 @@ Line = tuple[int, list[str]]  # (1-based line number, stripped cells)
 # A raw read label: '280', 'abs450:450', 'Read 1:485,528', 'GFP:485/20,530/20'. The wavelength is the last one.
 _RAW_LABEL = re.compile(r"(?:(?P<name>[^:]*):)?\s*(?P<ex>\d{3,4})(?:/\d+)?(?:\s*,\s*(?P<em>\d{3,4})(?:/\d+)?)?")
 _DERIVED_PREFIXES = ("blank", "corrected", "delta", "ratio", "normalized", "transformed")
+# Gen5's labels of a raw read without a wavelength ('Alpha', 'Read 1:Lum'), and a label's bracketed suffix.
+_NO_WAVELENGTH = re.compile(r"(?:(?P<name>[^:]*):)?\s*(?:alpha|alphascreen|alphalisa|lum|luminescence|full light)", re.IGNORECASE)
+_SUFFIX = re.compile(r"(?P<base>.*?)\s*\[(?P<suffix>[^\]]*)\]")
+_RAW_SUFFIXES = ("test", "ref", "parallel", "perpendicular")  # pathlength test/reference, polarisation planes
+_PLATE_TYPE = re.compile(r"(?<!\d)(96|384)(?!\d)")
 _WELL = re.compile(r"[A-P]\d{1,2}")
 _DECIMAL_DOT = re.compile(r"-?\d+\.\d+")
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
@@ -61,10 +69,12 @@ class _Source:
 
 @dataclass
 class _Grid:
-    """One grid as written in the file: its title line and (line, row letter, label, cells) per line."""
+    """One grid as written in the file: its title line, plate size, first column and (line, row letter, label, cells)
+    per line."""
 
     title: str
     n_wells: int
+    first_column: int
     rows: list[tuple[int, str, str, list[str]]]
 
 
@@ -143,13 +153,14 @@ def _read_plate(head: list[Line], section: list[Line], index: int, src: _Source,
     title, state, i = "", "header", 0
     while i < len(lines):
         n, cells = lines[i]
-        ncols = _header_columns(cells)
-        if ncols:
-            if ncols not in (12, 24):
+        columns = gen5_xlsx.grid_columns(cells, lines[i + 1][1] if i + 1 < len(lines) else [])
+        if columns:
+            if columns[1] > 24:
                 raise InputError(
-                    f"{src.at(n)}: the grid header has columns 1-{ncols}; a Gen5 plate has columns 1-12 (96 wells) or 1-24 (384 wells)."
+                    f"{src.at(n)}: the grid header has columns {columns[0]}-{columns[1]}; a Gen5 plate has columns 1-12 "
+                    "(96 wells) or 1-24 (384 wells)."
                 )
-            grid, i = _read_grid(lines, i, ncols, title, src)
+            grid, i = _read_grid(lines, i, columns, _plate_type(procedure), title, src)
             grids.append(grid)
             continue
         if cells and cells[0] == "Procedure Details":
@@ -177,23 +188,31 @@ def _add_meta(meta: dict[str, str], cells: list[str], delimiter: str) -> None:
         meta.setdefault(key, value)
 
 
-def _header_columns(cells: list[str]) -> int:
-    """The number of columns when the line is a Gen5 grid header ('' then 1, 2, 3, ...), else 0."""
-    found = find_grid_header(cells)
-    return found[1] if found and found[0] == 0 and not cells[0] else 0
+def _plate_type(procedure: list[str]) -> int | None:
+    """96 or 384 when the procedure's 'Plate Type' names the plate size ('96 WELL PLATE', 'Generic 96 UV'), else None."""
+    for line in procedure:
+        if line.startswith("Plate Type"):
+            m = _PLATE_TYPE.search(line[len("Plate Type") :])
+            return int(m[1]) if m else None
+    return None
 
 
-def _read_grid(lines: list[Line], i: int, ncols: int, title: str, src: _Source) -> tuple[_Grid, int]:
-    """Row lines (a letter) and their continuation lines (an empty first cell) under the header at i."""
-    n_wells = 96 if ncols == 12 else 384
-    last = ROW_LETTERS[plate_shape(n_wells)[0] - 1]
+def _read_grid(lines: list[Line], i: int, columns: tuple[int, int], plate_type: int | None, title: str, src: _Source) -> tuple[_Grid, int]:
+    """Row lines (a letter) and their continuation lines (an empty first cell) under the header at i.
+
+    Only the rows read are in the file (a partial plate may hold row A alone); the plate's size is 384 wells when
+    the header goes beyond column 12 or the procedure says so, 96 when it says so, else from the rows found."""
+    first_column, last_column = columns
+    ncols = last_column - first_column + 1
+    size = 384 if last_column > 12 else plate_type
+    last = ROW_LETTERS[plate_shape(size or 384)[0] - 1]
     rows: list[tuple[int, str, str, list[str]]] = []
     letter = ""
     for n, cells in lines[i + 1 :]:
         first = cells[0] if cells else ""
         if len(first) == 1 and "A" <= first <= "Z":
             if first > last:
-                raise InputError(f"{src.at(n)}: row '{first}' does not exist on a {n_wells}-well plate (rows A-{last}).")
+                raise InputError(f"{src.at(n)}: row '{first}' does not exist on a {size or 384}-well plate (rows A-{last}).")
             if letter and first <= letter:
                 raise InputError(f"{src.at(n)}: row '{first}' comes after row '{letter}'; rows run A-{last} in order.")
             letter = first
@@ -203,65 +222,73 @@ def _read_grid(lines: list[Line], i: int, ncols: int, title: str, src: _Source) 
         while rest and not rest[-1]:
             rest.pop()
         if len(cells) < 1 + ncols or len(rest) > 1:
-            found = len(cells) - 1 - (1 if len(rest) == 1 else 0)
             raise InputError(
-                f"{src.at(n)}: row '{letter}' has {max(found, 0)} values; a Gen5 grid row has {ncols} values "
-                "and then the read label. The file looks damaged: export it from Gen5 again."
+                f"{src.at(n)}: row '{letter}' has {len(cells) - 1} cells after its row letter, but the grid header has "
+                f"columns {first_column}-{last_column}: a Gen5 grid row has {ncols} values and then the read label. The "
+                "file looks damaged: export it from Gen5 again."
             )
         rows.append((n, letter, ",".join(rest), cells[1 : 1 + ncols]))
         i += 1
-    return _Grid(title, n_wells, rows), i + 1
+    n_wells = size or (384 if letter > "H" else 96)
+    return _Grid(title, n_wells, first_column, rows), i + 1
 
 
-def _raw_wavelength(label: str) -> int | None:
-    """The wavelength of a raw read label ('abs450:450' -> 450), None for a derived one ('[Concentration]')."""
-    m = _RAW_LABEL.fullmatch(label)
-    if not m or (m["name"] or "").strip().lower().startswith(_DERIVED_PREFIXES):
-        return None
-    return int(m["em"] or m["ex"])
+def _classify(label: str) -> tuple[str, int | None]:
+    """What a read label is: ('raw', wavelength or None), ('derived', None) or ('unknown', None).
+
+    Raw: 'abs450:450' -> 450, 'Read 1:485,528' -> 528 (the emission), '260:977 [Test]' -> 977 (pathlength test and
+    reference, polarisation planes), 'Alpha' / 'Read 1:Lum' -> None. Derived: Blank/Corrected/Ratio ... prefixes,
+    '[Concentration]', anything without a wavelength ('260:Pathlength', 'Log Alpha', 'Conc'). Unknown: a raw label
+    with a bracketed suffix labdb does not know ('450 [Xyz]'): not read, but named in extra."""
+    suffix = _SUFFIX.fullmatch(label)
+    base = suffix["base"] if suffix else label
+    if not base:
+        return "derived", None  # '[Concentration]'
+    m = _RAW_LABEL.fullmatch(base)
+    if m and not (m["name"] or "").strip().lower().startswith(_DERIVED_PREFIXES):
+        if suffix and suffix["suffix"].strip().lower() not in _RAW_SUFFIXES:
+            return "unknown", None
+        return "raw", int(m["em"] or m["ex"])
+    m = _NO_WAVELENGTH.fullmatch(label)
+    if m and not (m["name"] or "").strip().lower().startswith(_DERIVED_PREFIXES):
+        return "raw", None
+    return "derived", None
 
 
 def _make_plate(meta: dict[str, str], procedure: list[str], grids: list[_Grid], index: int, src: _Source, decimal: str | None) -> PlateRead:
-    """Raw reads of every grid, and the header, into a PlateRead."""
+    """Raw reads of every grid, and the header, into a PlateRead; every cell of a raw read through base.read_cell."""
     name = meta.pop("Plate Number", "") or f"Plate {index}"
     results = [g for g in grids if g.title != "Layout"]
     if not results:
         raise InputError(f"{src.name}: plate '{name}': no Results grid (a line '<TAB>1<TAB>2...' then rows A-H).")
     listed = re.findall(r"\d{3,4}", " ".join(p.split("Wavelengths:", 1)[1] for p in procedure if "Wavelengths:" in p))
-    records: list[tuple[str, int | None, float | None, str]] = []
-    seen: dict[tuple[str, int | None], int] = {}
-    skipped: list[str] = []
+    records: list[tuple[str, int | None, float | None, str, str | None]] = []
+    seen: dict[tuple[str, int | None], tuple[int, str]] = {}
+    skipped: dict[str, list[str]] = {"derived": [], "unknown": []}
+    unlabelled: list[str] = []
     for grid in results:
-        missing = [r for r in ROW_LETTERS[: plate_shape(grid.n_wells)[0]] if r not in {row[1] for row in grid.rows}]
-        if missing and grid.rows:
-            raise InputError(
-                f"{src.at(grid.rows[-1][0])}: the grid has no row '{missing[0]}'; a {grid.n_wells}-well grid has rows "
-                f"A-{ROW_LETTERS[plate_shape(grid.n_wells)[0] - 1]} (is the sheet cut short?)."
-            )
         for n, letter, label, cells in grid.rows:
-            label = label or (grid.title if _RAW_LABEL.fullmatch(grid.title) else "")
-            wavelength = _raw_wavelength(label) if label else (int(listed[0]) if len(listed) == 1 else None)
-            if label and wavelength is None:
-                if label not in skipped:
-                    skipped.append(label)
+            label = label or (grid.title if _classify(grid.title)[0] == "raw" else "")
+            kind, wavelength = _classify(label) if label else ("raw", int(listed[0]) if len(listed) == 1 else None)
+            if kind != "raw":
+                if label not in skipped[kind]:
+                    skipped[kind].append(label)
                 continue
             if (letter, wavelength) in seen:
-                at = f"at {wavelength} nm" if wavelength else "without a wavelength label"
+                at = f"at {wavelength} nm" if wavelength else "without a wavelength"
+                line, before = seen[letter, wavelength]
                 raise InputError(
-                    f"{src.at(n)}: row '{letter}' has a second read {at} (the first is on {src.unit} "
-                    f"{seen[letter, wavelength]}); each read of a row needs its own wavelength label."
+                    f"{src.at(n)}: row '{letter}' has a second read {at} (the first is on {src.unit} {line}): "
+                    f"{label or 'no label'!r} after {before or 'no label'!r}; labdb keeps one read per wavelength, "
+                    "so export one of these reads only."
                 )
-            seen[letter, wavelength] = n
+            seen[letter, wavelength] = (n, label)
+            if wavelength is None and label and label not in unlabelled:
+                unlabelled.append(label)
             for c, cell in enumerate(cells):
-                value, flag = parse_cell(cell, decimal)
-                if flag == "invalid" and cell.lower() not in INVALID_MARKERS:
-                    raise InputError(
-                        f"{src.at(n)}: well {letter}{c + 1} holds {cell!r}, which is not a number; expected a number "
-                        "or a Gen5 marker (OVRFLW, MISSED, ?????)."
-                    )
-                records.append((f"{letter}{c + 1}", wavelength, value, flag))
+                records.append((f"{letter}{grid.first_column + c}", wavelength, *read_cell(cell, decimal)))
     if not records:
-        labels = ", ".join(skipped)
+        labels = ", ".join(skipped["derived"] + skipped["unknown"])
         raise InputError(f"{src.name}: plate '{name}': no raw read in the Results grid (only {labels}).")
     read_time = parse_datetime(meta.get("Date"), meta.get("Time"))
     if read_time is not None:
@@ -269,13 +296,17 @@ def _make_plate(meta: dict[str, str], procedure: list[str], grids: list[_Grid], 
         meta.pop("Time", None)
     if procedure:
         meta["Procedure Details"] = "; ".join(procedure)
-    if skipped:
-        meta["Derived reads skipped"] = "; ".join(skipped)
+    if skipped["derived"]:
+        meta["Derived reads skipped"] = "; ".join(skipped["derived"])
+    if skipped["unknown"]:
+        meta["Unknown reads skipped"] = "; ".join(skipped["unknown"])
+    if unlabelled:
+        meta["Read without wavelength"] = "; ".join(unlabelled)
     return PlateRead(
         name=name,
         format=FORMAT,
         reads=make_reads(records),
-        n_wells=results[0].n_wells,
+        n_wells=max(g.n_wells for g in results),
         instrument=meta.pop("Reader Type", "") or None,
         serial=meta.pop("Reader Serial Number", "") or None,
         read_time=read_time,

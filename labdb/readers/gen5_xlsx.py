@@ -3,7 +3,8 @@
 Gen5 writes the text export's lines into a sheet: header keys in column A with values in B (`Date` an Excel
 date, `Time` an Excel time), `Procedure Details`, then grids whose row letters are in column A or, shifted one
 column right, in column B. Each cell becomes text ('0.156' whether stored as a number or as text; dates ISO),
-and a shifted grid is moved back one column, so gen5 parses a sheet exactly like a text file.
+and a shifted grid is moved back one column, so gen5 parses a sheet exactly like a text file. grid_columns()
+recognises a Gen5 grid header, in a sheet and in a text file alike.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from labdb.core.errors import InputError
-from labdb.readers.base import clean_cell, find_grid_header
+from labdb.readers.base import clean_cell
 from labdb.readers.workbook import XLSX_MAGIC, load_sheets
 
 Line = tuple[int, list[str]]  # (1-based Excel row, cells as text from column A)
@@ -58,6 +59,26 @@ def sheet_lines(data: bytes, filename: str, is_gen5: Callable[[list[Line]], bool
     return found
 
 
+def grid_columns(cells: list[str], following: list[str], at: int = 0) -> tuple[int, int] | None:
+    """(first, last) column of a Gen5 grid header, else None: `at` + 1 empty cells, then consecutive column numbers
+    (1-12, 1-24, or a partial plate's 3-8), on a line followed by a row line (a row letter in cell `at`).
+
+    The numbers may start and stop anywhere, so the row line that must follow keeps other lines from passing for
+    a header; the caller checks the numbers against the plate."""
+    if len(cells) < at + 2 or any(cells[: at + 1]):
+        return None
+    numbers = cells[at + 1 :]
+    while numbers and not numbers[-1]:
+        numbers.pop()
+    if not numbers or not all(n.isdigit() for n in numbers):
+        return None
+    first = int(numbers[0])
+    if first < 1 or [int(n) for n in numbers] != list(range(first, first + len(numbers))):
+        return None
+    letter = following[at] if len(following) > at else ""
+    return (first, first + len(numbers) - 1) if len(letter) == 1 and "A" <= letter <= "Z" else None
+
+
 def _lines(rows: list[list[object]]) -> list[Line]:
     """Rows as text cells without the trailing empty ones, with grids whose row letters sit in column B moved left."""
     lines: list[Line] = []
@@ -71,8 +92,7 @@ def _lines(rows: list[list[object]]) -> list[Line]:
     for k, (r, cells) in enumerate(lines):
         if not any(cells) or (cells and cells[0]):
             shifted = False
-        found = find_grid_header(cells)
-        if found and found[0] == 1 and not cells[0] and not cells[1]:  # '', '', 1, 2, ...
+        if grid_columns(cells, lines[k + 1][1] if k + 1 < len(lines) else [], at=1):  # '', '', 1, 2, ... then '', 'A'
             shifted = True
         if shifted:
             lines[k] = (r, cells[1:])

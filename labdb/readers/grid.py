@@ -3,6 +3,8 @@
 A grid is a header row of column numbers (1-12 or 1-24; the first cell empty or any label such as '<>'),
 then rows A-H (or A-P) starting with their letter. An optional title line just above a grid gives its
 wavelength ('450 nm', 'OD450', 'Wavelength: 450 nm'). One PlateRead per file, named after the file.
+A file that carries another program's clear header (EnVision, EnSight/Kaleido, BMG SMART Control) is not a plain
+grid: reading its grids would give wrong plates or a misleading error, so it is refused naming the program.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ import numpy as np
 
 from labdb.core.errors import InputError
 from labdb.readers.base import (
-    INVALID_MARKERS,
     SNIFF_BYTES,
     CellTable,
+    ForeignExport,
     cell_text,
-    clean_cell,
     decode_text,
     expand_flags,
     find_grid_header,
     grid_row_done,
-    parse_cell,
     plate_arrays,
+    read_cell,
 )
 from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import load_sheets
@@ -43,19 +44,40 @@ _WRITE_MARKERS = {"overflow": "OVRFLW", "missing": "", "invalid": "?????"}
 
 _Table = CellTable
 
+# Headers of programs whose exports hold plate grids but are not plain grids: (pattern, program, labdb reader or None).
+_FOREIGN: tuple[tuple[re.Pattern[str], str, str | None], ...] = (
+    (re.compile(r"EnSight Results from\b"), "PerkinElmer/Revvity EnSight or Kaleido", "revvity"),
+    (re.compile(r"Exported with Kaleido\b"), "PerkinElmer/Revvity Kaleido", "revvity"),
+    (re.compile(r"Exported with (EnVision|EnSpire) Workstation\b"), "PerkinElmer/Revvity EnVision or EnSpire", "revvity"),
+    (re.compile(r"Plate[\s,;]+Repeat[\s,;]+Barcode\b"), "PerkinElmer/Revvity EnVision or EnSpire", "revvity"),
+    (re.compile(r"Barcode:.*\bPlateRepeat:"), "PerkinElmer/Revvity Kaleido", "revvity"),
+    (re.compile(r".*\bSMART Control\b"), "BMG Labtech SMART Control", None),
+)
+_FOREIGN_ROWS = 30  # rows of each worksheet searched for a foreign header
+
 
 def sniff(data: bytes, filename: str) -> bool:
-    """Workbooks are always candidates; text needs a header row of column numbers 1, 2, 3, ..."""
+    """Workbooks are always candidates; text needs a header row of column numbers 1, 2, 3, ... or another program's
+    header (claimed only so that read() refuses it naming the program, as the last reader tried)."""
     if data.startswith((_ZIP, _OLE)):
         return True
     text = decode_text(data[:SNIFF_BYTES])
     lines = text.split("\n")
+    if _foreign(lines) is not None:
+        return True
     return any(find_grid_header(row) for d in ("\t", ";", ",") for row in csv.reader(lines, delimiter=d))
 
 
 def read(data: bytes, filename: str) -> list[PlateRead]:
-    """One PlateRead (named after the file) holding every grid of every sheet."""
-    tables = _workbook_tables(data, filename) if data.startswith((_ZIP, _OLE)) else [_csv_table(data)]
+    """One PlateRead (named after the file) holding every grid of every sheet; another program's export is refused."""
+    if data.startswith((_ZIP, _OLE)):
+        tables = _workbook_tables(data, filename)
+        for table in tables:
+            rows = [" ".join(cell_text(c) for c in row if cell_text(c)) for row in table.rows[:_FOREIGN_ROWS]]
+            _refuse_foreign(_foreign(rows), f"sheet '{table.sheet}'", filename)
+    else:
+        _refuse_foreign(_foreign(decode_text(data[:SNIFF_BYTES]).split("\n")), "", filename)
+        tables = [_csv_table(data)]
     records: list[tuple[str, int | None, float | None, str]] = []
     seen: dict[int | None, str] = {}
     extra: dict[str, str] = {}
@@ -90,6 +112,35 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
             "followed by rows A-H (or A-P), each starting with its letter."
         )
     return [PlateRead(PurePath(filename).stem, FORMAT, make_reads(records), n_wells=n_wells, extra=extra)]
+
+
+def _foreign(lines: list[str]) -> tuple[int, str, str, str | None] | None:
+    """(0-based line, its text, program, labdb reader or None) of the first line with another program's header."""
+    for n, line in enumerate(lines):
+        text = " ".join(line.replace("\u00a0", " ").replace('"', "").split())
+        for pattern, program, reader in _FOREIGN:
+            if pattern.match(text.strip(",;\t ")):
+                return n, text, program, reader
+    return None
+
+
+def _refuse_foreign(found: tuple[int, str, str, str | None] | None, sheet: str, filename: str) -> None:
+    """Refuse, in one line naming the program and what labdb reads instead, a file another program wrote."""
+    if found is None:
+        return
+    n, text, program, reader = found
+    where = f"{sheet}, row {n + 1}" if sheet else f"line {n + 1}"
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if reader is None:
+        raise ForeignExport(
+            f"{filename}: {where}: this is a {program} export ('{shown}'), which labdb does not read; export the plate "
+            "as a plain grid (a header row 1-12, then rows A-H) or from a supported program"
+        )
+    raise ForeignExport(
+        f"{filename}: {where}: this is a {program} export ('{shown}'), not a plain grid; read it with the '{reader}' "
+        f"reader (a .csv file, or give --format {reader}), and if that reader refuses it, export it again as the "
+        "program's standard CSV"
+    )
 
 
 def _csv_table(data: bytes) -> _Table:
@@ -161,13 +212,7 @@ def _read_row(
     out = []
     for c in range(ncols):
         cell = cells[j + 1 + c]
-        value, flag = parse_cell(cell, table.decimal)
-        if flag == "invalid" and clean_cell(cell).lower() not in INVALID_MARKERS:
-            raise InputError(
-                f"{filename}: {table.where(row, j + 1 + c)}: well {letter}{c + 1} holds {clean_cell(cell)!r}, "
-                "which is not a number; expected a number, a saturation marker (OVRFLW, > Max, *) or an empty cell."
-            )
-        out.append((well_name(k, c), wavelength, value, flag))
+        out.append((well_name(k, c), wavelength, *read_cell(cell, table.decimal)))  # an odd cell flags its well
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 from labdb.core.errors import InputError
 from labdb.core.limits import check_size
 from labdb.readers import asm, bmg_mars, gen5, grid, revvity, skanit, softmax, tecan
-from labdb.readers.base import SNIFF_BYTES, Reader, decode_text
+from labdb.readers.base import SNIFF_BYTES, ForeignExport, Reader, decode_text
 from labdb.readers.canonical import READ_COLUMNS, PlateRead
 from qc.schemas import SchemaProblems, reads_conform, reads_schema, validate
 
@@ -58,7 +58,10 @@ def read_plates(data: bytes, filename: str, format: str | None = None) -> list[P
     """Every plate in a file, checked; format (a ReaderFormat value) skips detection."""
     check_size(len(data), PurePath(filename).name)
     reader = detect(data, filename) if format is None else READERS[_reader_format(format, filename)]
-    plates = reader.read(data, filename)
+    try:
+        plates = reader.read(data, filename)
+    except ForeignExport as exc:
+        raise InputError(f"{exc} (supported: {'; '.join(r.DISPLAY_NAME for r in READERS.values())}).") from None
     if not plates:
         raise InputError(f"{filename}: no plate found in this {reader.DISPLAY_NAME} file.")
     for plate in plates:
@@ -79,12 +82,31 @@ def check_plate(plate: PlateRead, filename: str) -> None:
         raise ValueError(f"{where}: reads columns {list(plate.reads.columns)} are not {READ_COLUMNS}")
     if plate.reads.empty:
         raise InputError(f"{where}: no well was read.")
+    _refuse_mostly_text(plate, where)
     if reads_conform(plate.reads, plate.n_wells):
         return
     try:
         validate(plate.reads, reads_schema(plate.n_wells), where)
     except SchemaProblems as exc:
         raise InputError(str(exc)) from None
+
+
+MOSTLY_TEXT = 0.5  # a plate with more than this share of its reads text (invalid, with a marker) is refused
+
+
+def _refuse_mostly_text(plate: PlateRead, where: str) -> None:
+    """One odd cell flags one well; a plate whose reads are mostly text is not readings (a layout or sample-name grid
+    read as values, a column taken for another), and is refused rather than stored as a plate of invalid wells."""
+    reads = plate.reads
+    is_text = reads["flag"].eq("invalid").to_numpy(bool) & reads["marker"].notna().to_numpy(bool)
+    if not len(reads) or is_text.sum() <= MOSTLY_TEXT * len(reads):
+        return
+    text = reads[is_text]
+    examples = ", ".join(repr(m) for m in list(dict.fromkeys(text["marker"]))[:3])
+    raise InputError(
+        f"{where}: {len(text)} of {len(reads)} cells are text, not readings (such as {examples}); this does not "
+        "look like a grid of reads: export the plate's raw reads, or give --format if another reader applies."
+    )
 
 
 def _reader_format(name: str, filename: str) -> ReaderFormat:

@@ -1,11 +1,18 @@
+# long module: one vendor family's layouts (EnVision titled and bare grids, channels, EnSpire, Kaleido 2 and 3).
 """PerkinElmer/Revvity EnVision, EnSpire and Kaleido (VICTOR Nivo, EnSight) CSV exports, endpoint reads.
 
 EnVision/EnSpire: per read a `Plate information` block (a header line and a value line), an optional
-`Background information` block, then `Results for <read>` and a grid `,01,...,12,`. After the plates come
-`Key,,,,Value` sections; the wavelength of each read is only there (`Measurements:` for EnSpire, `Labels:`
-and `Filters:` for EnVision); the last line is `Exported with <software> version <v>`.
-Kaleido: `Results for <read>`, `Barcode: <b>, PlateRepeat: 1, WellRepeat: 1`, a grid `,1,...,12`, then
+`Background information` block, then either `Results for <read>` and a grid `,01,...,12,` or a bare value matrix
+(8 x 12 or 16 x 24 numbers, no header and no row letters). After the plates come `Key,,,,Value` sections; the
+wavelength of each read is only there (`Measurements:` for EnSpire, `Labels:` and `Filters:` for EnVision); the
+last line is `Exported with <software> version <v>`. A multi-channel label (HTRF: `... - channel 1`, `channel 2`)
+is one read per channel, keyed by that channel's emission wavelength.
+Kaleido 2: `Results for <read>`, `Barcode: <b>, PlateRepeat: 1, WellRepeat: 1`, a grid `,1,...,12`, then
 `Measurement Basic Information` (`Key:,,Value`) and `Measurements:`.
+Kaleido 3 / EnSight: `EnSight Results from`, then per read `Result for <read>`, a `Barcode,Repeat,Loop no,...` table
+and a grid; wavelengths in `Details of Measurement Sequence` (`Operation,,,<read>`).
+Fluorescence reads are keyed by the emission wavelength, absorbance by the (excitation) wavelength. Every cell goes
+through base.read_cell: an odd cell flags its well with the file's text as marker, it never refuses the plate.
 The field separator is the Windows list separator: ',' or ';' (with ';' the decimal separator is ',').
 read_time is the wall-clock time as written (naive, like every reader); a Kaleido UTC offset stays in extra.
 """
@@ -17,15 +24,9 @@ import re
 from dataclasses import dataclass, field
 
 from labdb.core.errors import InputError
-from labdb.readers.base import (
-    INVALID_MARKERS,
-    SNIFF_BYTES,
-    clean_cell,
-    decode_text,
-    parse_cell,
-    parse_datetime,
-)
+from labdb.readers.base import SNIFF_BYTES, clean_cell, decode_text, parse_datetime, read_cell
 from labdb.readers.canonical import PlateRead, make_reads
+from labdb.readers.revvity_footer import Footer, nm_of, parse_footer
 from qc.vocab import ROW_LETTERS
 
 FORMAT = "revvity"
@@ -33,32 +34,47 @@ DISPLAY_NAME = "PerkinElmer/Revvity EnVision, EnSpire, Kaleido"
 EXTENSIONS: tuple[str, ...] = (".csv",)
 
 Line = tuple[int, list[str]]  # (1-based line number, cleaned cells)
+Record = tuple[str, float | None, str, str | None]  # (well, value, flag, marker)
 
 _HEADER = re.compile(r"\s*([,;])\s*0?1\s*\1\s*0?2\s*\1")
 _KINETIC = "kinetic reads are not supported, so export an endpoint read (one value per well and wavelength) instead."
+_SHAPES = {(8, 12): 96, (16, 24): 384}
 
 
 @dataclass
 class _Read:
-    """One `Results for` grid: where it is, its read name, its plate, and its wells."""
+    """One `Results for` grid or value matrix: where it is, its read name and channel, its plate, and its wells."""
 
     line: int
-    name: str  # 'A450(1)', 'Meas A', 'ABS mono 1'
+    name: str  # 'A450(1)', 'Meas A', 'ABS mono 1', 'Fluorescence intensity 1'
     plate: str  # plate number (EnVision/EnSpire) or barcode (Kaleido)
     barcode: str
     info: dict[str, str]
+    channel: int = 1  # 'channel 2' of a dual-emission label (HTRF)
+    hint: tuple[int | None, int | None] = (None, None)  # (excitation, emission) from a Kaleido 3 table
+    multi: bool = False  # one of several channels of its label on the plate (set by _keys)
     n_wells: int = 96
-    records: list[tuple[str, float | None, str]] = field(default_factory=list)  # (well, value, flag)
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def display(self) -> str:
+        """The read as named in messages and extra: its name, with the channel for a multi-channel label."""
+        return f"{self.name} channel {self.channel}" if self.multi or self.channel != 1 else self.name
 
 
 def sniff(data: bytes, filename: str) -> bool:
-    """A `Plate information` block with a `Plate,Repeat,Barcode` header, or a Kaleido `PlateRepeat:` line."""
+    """A `Plate information` block with a `Plate,Repeat,Barcode` header, a Kaleido `PlateRepeat:` line, or the
+    Kaleido 3 / EnSight header (`EnSight Results from`, `Result for` over a `Barcode,Repeat` table)."""
     raw = decode_text(data[:SNIFF_BYTES]).split("\n")
     lines = [s for s in (line.replace("\u00a0", " ").strip() for line in raw) if s]
+    if lines and re.match(r"(EnSight|Kaleido)\b.*\bResults from$", lines[0].strip(",; ")):
+        return True
     for line, after in zip(lines, lines[1:]):
-        if line.rstrip(",;") == "Plate information" and re.match(r"Plate\s*[,;]\s*Repeat\s*[,;]\s*Barcode", after):
+        if line.rstrip(",;").strip() == "Plate information" and re.match(r"Plate\s*[,;]\s*Repeat\s*[,;]\s*Barcode", after):
             return True
         if line.startswith("Results for") and "PlateRepeat:" in after and "WellRepeat:" in after:
+            return True
+        if line.startswith("Result for") and re.match(r"Barcode\s*[,;]\s*Repeat\b", after):
             return True
     return False
 
@@ -67,15 +83,15 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
     """Every plate of an EnVision, EnSpire or Kaleido export; kinetic exports raise an InputError."""
     if not sniff(data, filename):
         raise InputError(
-            f"{filename}: not an EnVision, EnSpire or Kaleido export (no 'Plate information' block and no "
-            "'Results for' grid with a 'Barcode: ..., PlateRepeat: 1' line); export it again as CSV, "
-            "or choose another format."
+            f"{filename}: not an EnVision, EnSpire or Kaleido export (no 'Plate information' block, no 'Results for' "
+            "grid with a 'Barcode: ..., PlateRepeat: 1' line and no 'EnSight Results from' header); export it again "
+            "as CSV, or choose another format."
         )
     lines, delimiter = _split(decode_text(data))
     reads, rest = _scan(lines, filename, "," if delimiter == ";" else ".")
     if not reads:
         raise InputError(f"{filename}: no 'Results for ...' grid found; the file holds no plate results.")
-    footer = _footer(rest)
+    footer = parse_footer(rest)
     if footer.software is None and not set(footer.blocks) - {"", "Background information"}:
         last = max(n for n, cells in lines if any(cells))
         raise InputError(
@@ -103,7 +119,7 @@ def _split(text: str) -> tuple[list[Line], str]:
 
 
 def _scan(lines: list[Line], filename: str, decimal: str) -> tuple[list[_Read], list[Line]]:
-    """The Results grids (with their plate information), and every other line for the footer sections."""
+    """The Results grids and value matrices (with their plate information), and every other line for the footer."""
     reads: list[_Read] = []
     rest: list[Line] = []
     info: dict[str, str] | None = None
@@ -114,13 +130,25 @@ def _scan(lines: list[Line], filename: str, decimal: str) -> tuple[list[_Read], 
         if first == "Plate information":
             _check_done(info, info_line, filename)
             (info, i), info_line = _plate_info(lines, i, filename), n
+        elif first == "Background information" and info is not None:
+            while i < len(lines) and any(lines[i][1]):  # the whole block, so that its rows are never a matrix
+                rest.append(lines[i])
+                i += 1
         elif first.startswith("Results for") and not (info and "Formula" in info):
             read, i = _results(lines, i, info, filename, decimal)
             reads.append(read)
             info = None
+        elif first.startswith("Result for"):
+            read, i = _ensight_result(lines, i, filename, decimal)
+            reads.append(read)
+        elif info is not None and _matrix_row(cells, decimal):
+            read, i = _matrix(lines, i, info, filename, decimal)
+            if "Formula" not in info:
+                reads.append(read)  # a calculated (derived) plate's matrix is skipped like its titled grid
+            info = None
         else:
             if first.startswith(("Calculated results", "Results for")):
-                info = None  # a calculated (derived) plate: _footer skips its grid
+                info = None  # a calculated (derived) plate: parse_footer skips its grid
             rest.append((n, cells))
             i += 1
     _check_done(info, info_line, filename)
@@ -128,11 +156,11 @@ def _scan(lines: list[Line], filename: str, decimal: str) -> tuple[list[_Read], 
 
 
 def _check_done(info: dict[str, str] | None, line: int, filename: str) -> None:
-    """A `Plate information` block of raw results must have been followed by its `Results for` grid."""
+    """A `Plate information` block of raw results must have been followed by its grid or value matrix."""
     if info is not None and "Formula" not in info:
         raise InputError(
-            f"{filename}: line {line}: this 'Plate information' block has no 'Results for ...' grid after it; "
-            "the file looks damaged or truncated, so export it again."
+            f"{filename}: line {line}: this 'Plate information' block has no 'Results for ...' grid after it, nor a "
+            "value matrix; the file looks damaged or truncated, so export it again."
         )
 
 
@@ -155,15 +183,22 @@ def _plate_info(lines: list[Line], i: int, filename: str) -> tuple[dict[str, str
     return info, j
 
 
+def _channel(title: str, info: dict[str, str]) -> int:
+    """The detector channel: 'channel 2' in the grid title, else `De=2nd` in the plate information; 1 by default."""
+    m = re.search(r"\bchannel\s*(\d+)", title, re.IGNORECASE)
+    if m:
+        return int(m[1])
+    m = re.search(r"\bDe=(\d+)", info.get("Measinfo", ""))
+    return int(m[1]) if m else 1
+
+
 def _results(lines: list[Line], i: int, info: dict | None, filename: str, decimal: str) -> tuple[_Read, int]:
     """A `Results for <read>` title, Kaleido's barcode line (when there is no plate information), and the grid."""
     n, cells = lines[i]
     title = " ".join(cells[0].split())
     name = title.removeprefix("Results for").strip()
     name = re.sub(r"\s+-\s+.*$", "", name).strip() or name  # 'Meas A -  (A)', 'A450(1) - channel 1 (A)'
-    j = i + 1
-    while j < len(lines) and not any(lines[j][1]):
-        j += 1
+    j = _skip_blank(lines, i + 1)
     barcode, plate = "", ""
     if info is not None:
         barcode, plate = info.get("Barcode", ""), info.get("Plate", "") or "1"
@@ -175,8 +210,53 @@ def _results(lines: list[Line], i: int, info: dict | None, filename: str, decima
         barcode = plate = kaleido.get("Barcode", "").strip()
         j += 1
     kept = {k: v for k, v in (info or {}).items() if k not in ("Plate", "Repeat", "Barcode")}
-    read = _Read(n, name, plate, barcode, kept)
+    read = _Read(n, name, plate, barcode, kept, channel=_channel(title, info or {}))
     return read, _grid(lines, j, read, title, filename, decimal)
+
+
+def _ensight_result(lines: list[Line], i: int, filename: str, decimal: str) -> tuple[_Read, int]:
+    """A Kaleido 3 / EnSight `Result for <read>` title, its `Barcode,Repeat,Loop no,...` table, and the grid."""
+    n, cells = lines[i]
+    title = " ".join(cells[0].split())
+    name = title.removeprefix("Result for").strip()
+    j = _skip_blank(lines, i + 1)
+    header = lines[j][1] if j < len(lines) else []
+    if header[:1] != ["Barcode"]:
+        m = lines[j][0] if j < len(lines) else n
+        raise InputError(f"{filename}: line {m}: expected the 'Barcode,Repeat,...' table under '{title}'; the file looks damaged.")
+    rows: list[Line] = []
+    j += 1
+    while j < len(lines) and any(lines[j][1]):
+        rows.append(lines[j])
+        j += 1
+    if not rows:
+        raise InputError(f"{filename}: line {lines[j - 1][0]}: the 'Barcode,Repeat,...' table under '{title}' has no row.")
+    if len(rows) > 1:
+        raise InputError(
+            f"{filename}: line {rows[1][0]}: a second barcode row for one grid under '{title}'; repeated reads are kinetic "
+            f"data, and {_KINETIC}"
+        )
+    m, values = rows[0]
+    table = {k: v for k, v in zip(header, values) if k}
+    for key in ("Repeat", "Loop no"):
+        if table.get(key, "") not in ("", "0", "1"):
+            raise InputError(f"{filename}: line {m}: {key} {table[key]} under '{title}'; {_KINETIC}")
+    if table.get("Well scan x") or table.get("Well scan y"):
+        raise InputError(
+            f"{filename}: line {m}: '{title}' is a well scan (several points per well), which is not supported; "
+            "export an endpoint read with one value per well."
+        )
+    barcode = table.get("Barcode", "")
+    kept = {k: v for k, v in table.items() if v and k not in ("Barcode", "Repeat")}
+    read = _Read(n, name, barcode, barcode, kept, hint=(nm_of(table.get("Exc wl / filter")), nm_of(table.get("Ems wl"))))
+    return read, _grid(lines, _skip_blank(lines, j), read, title, filename, decimal)
+
+
+def _skip_blank(lines: list[Line], j: int) -> int:
+    """The index of the first line at or after j that holds a cell."""
+    while j < len(lines) and not any(lines[j][1]):
+        j += 1
+    return j
 
 
 def _grid(lines: list[Line], j: int, read: _Read, title: str, filename: str, decimal: str) -> int:
@@ -225,47 +305,100 @@ def _grid(lines: list[Line], j: int, read: _Read, title: str, filename: str, dec
             values.pop()
         if len(values) != ncols:
             raise InputError(f"{filename}: line {m}: row '{letter}' has {len(values)} values; expected {ncols} (as in the header).")
-        for c, cell in enumerate(values):
-            value, flag = parse_cell(cell, decimal)
-            if flag == "invalid" and cell.lower() not in INVALID_MARKERS:
-                raise InputError(
-                    f"{filename}: line {m}: well {letter}{c + 1} holds {cell!r}, which is not a number; "
-                    "expected a number, an overflow marker or an empty cell."
-                )
-            read.records.append((f"{letter}{c + 1}", value, flag))
+        read.records += [(f"{letter}{c + 1}", *read_cell(cell, decimal)) for c, cell in enumerate(values)]
     return j + 1 + nrows
 
 
-def _make_plate(reads: list[_Read], footer: _Footer, filename: str) -> PlateRead:
-    """The reads of one plate, their wavelengths from the footer, and the metadata, as a PlateRead."""
-    first = reads[0]
-    name = first.barcode or f"Plate {first.plate or 1}"
-    records: list[tuple[str, int | None, float | None, str]] = []
+def _matrix_row(cells: list[str], decimal: str) -> bool:
+    """A line that opens a bare value matrix: 12 or more cells, at least half of the filled ones numbers."""
+    values = cells[:-1] if cells and cells[-1] == "" else cells
+    filled = [c for c in values if c]
+    numbers = sum(read_cell(c, decimal)[1] in ("ok", "flagged") for c in filled)
+    return len(values) >= 12 and bool(filled) and 2 * numbers >= len(filled)
+
+
+def _matrix(lines: list[Line], i: int, info: dict[str, str], filename: str, decimal: str) -> tuple[_Read, int]:
+    """A bare value matrix (rows of numbers, no header, no row letters) after a `Plate information` block."""
+    j = i
+    while j < len(lines) and len(lines[j][1]) > 1:  # an unread row is ',,,,' (cells), a blank line has none
+        j += 1
+    block = lines[i:j]
+    ends = all(cells[-1] == "" for _, cells in block)  # every line ends with the separator
+    ncols = max(len(cells) for _, cells in block) - (1 if ends else 0)
+    n = block[0][0]
+    if (len(block), ncols) not in _SHAPES:
+        raise InputError(
+            f"{filename}: line {n}: the value matrix under the 'Plate information' block has {len(block)} rows of up to "
+            f"{ncols} values; expected 8 rows of 12 (96-well plate) or 16 rows of 24 (384-well plate)."
+        )
+    name = info.get("Label") or info.get("Meas") or ""
+    kept = {k: v for k, v in info.items() if k not in ("Plate", "Repeat", "Barcode")}
+    read = _Read(n, name, info.get("Plate", "") or "1", info.get("Barcode", ""), kept, channel=_channel("", info))
+    read.n_wells = _SHAPES[len(block), ncols]
+    for r, (_, cells) in enumerate(block):
+        values = cells[:ncols] + [""] * (ncols - len(cells))  # a short row: its last wells were not read
+        read.records += [(f"{ROW_LETTERS[r]}{c + 1}", *read_cell(cell, decimal)) for c, cell in enumerate(values)]
+    return read, j
+
+
+def _keys(reads: list[_Read], footer: Footer, name: str, filename: str) -> list[tuple[int | None, int | None, int | None]]:
+    """(key, excitation, emission) of each read of plate `name`; a repeated read, two channels of one label that
+    cannot be told apart by emission wavelength, or two reads at one wavelength are refused naming both."""
+    single = len({(x.name, x.channel) for x in reads}) == 1
+    channels = {r.name: {x.channel for x in reads if x.name == r.name} for r in reads}
+    for r in reads:
+        r.multi = len(channels[r.name]) > 1  # a dual-emission label (HTRF): each channel is keyed by its emission
+    out: list[tuple[int | None, int | None, int | None]] = []
     seen: dict[int | None, _Read] = {}
     for r in reads:
-        wavelength = footer.wavelength(r.name, single=len({x.name for x in reads}) == 1)
-        other = seen.get(wavelength)
-        if other is not None and other.name == r.name:
+        key, excitation, emission = footer.wavelengths(r.name, r.channel, r.hint, single=single)
+        key = emission if r.multi else key
+        other = seen.get(key)
+        if r.multi and key is None:  # a channel without its emission wavelength: name it with another channel
+            other = next(x for x in reads if x.name == r.name and x.channel != r.channel)
+        at = f"{key} nm" if key else "no known wavelength"
+        if other is not None and (other.name, other.channel) == (r.name, r.channel):
             raise InputError(
-                f"{filename}: line {r.line}: plate '{name}' has a second '{r.name}' read (the first is on line "
+                f"{filename}: line {r.line}: plate '{name}' has a second '{r.display}' read (the first is on line "
                 f"{other.line}); repeated reads are kinetic data, and {_KINETIC}"
             )
-        if other is not None:
-            at = f"{wavelength} nm" if wavelength else "no known wavelength"
+        if other is not None and other.name == r.name:
+            detail = f"both {at}" if key else f"'{r.display}' has no emission wavelength"
             raise InputError(
-                f"{filename}: line {r.line}: reads '{other.name}' (line {other.line}) and '{r.name}' of plate "
+                f"{filename}: line {r.line}: reads '{other.display}' (line {other.line}) and '{r.display}' "
+                f"of plate '{name}' cannot be told apart by wavelength ({detail}); the channels of one label are reads "
+                "keyed by their emission wavelengths, which the 'Labels:' section must give (is it missing or truncated?)."
+            )
+        if other is not None:
+            raise InputError(
+                f"{filename}: line {r.line}: reads '{other.display}' (line {other.line}) and '{r.display}' of plate "
                 f"'{name}' both have {at}; the 'Measurements:' or 'Labels:' section that gives each read's "
                 "wavelength is missing or incomplete (is the file truncated?)."
             )
-        seen[wavelength] = r
-        records += [(well, wavelength, value, flag) for well, value, flag in r.records]
+        seen[key] = r
+        out.append((key, excitation, emission))
+    return out
+
+
+def _make_plate(reads: list[_Read], footer: Footer, filename: str) -> PlateRead:
+    """The reads of one plate, their wavelengths from the footer, and the metadata, as a PlateRead."""
+    first = reads[0]
+    name = first.barcode or f"Plate {first.plate or 1}"
+    records: list[tuple[str, int | None, float | None, str, str | None]] = []
+    described: dict[str, str] = {}
+    for r, (key, excitation, emission) in zip(reads, _keys(reads, footer, name, filename)):
+        parts = [f"{what} {nm} nm" for what, nm in (("excitation", excitation), ("emission", emission)) if nm]
+        if parts:
+            described[f"wavelengths of {r.display}"] = ", ".join(parts)
+        records += [(well, key, value, flag, marker) for well, value, flag, marker in r.records]
     extra: dict[str, str] = {}
-    for key, value in (kv for r in reads for kv in r.info.items()):
-        if key not in extra:
-            extra[key] = value
-        elif value not in extra[key].split("; "):
-            extra[key] += f"; {value}"  # plate information that differs between reads ('Meas A; Meas B')
+    for k, value in (kv for r in reads for kv in r.info.items()):
+        if k not in extra:
+            extra[k] = value
+        elif value not in extra[k].split("; "):
+            extra[k] += f"; {value}"  # plate information that differs between reads ('Meas A; Meas B')
     extra.update({k: v for k, v in footer.meta.items() if k not in extra})
+    extra.update(described)
     stamps = (extra.get("Measurement date") or extra.get("Measurement Started") or "").split("; ")
     times = [t for t in map(parse_datetime, stamps) if t is not None]
     meta = footer.meta
@@ -281,98 +414,3 @@ def _make_plate(reads: list[_Read], footer: _Footer, filename: str) -> PlateRead
         software_version=footer.software,
         extra=extra,
     )
-
-
-# --- the sections after the plates ----------------------------------------------------------------
-
-_TITLES = {
-    "Basic assay information",
-    "Protocol information",
-    "Background information",
-    "Measurement Basic Information",
-    "Plate Type",
-    "Platemap",
-    "Analysis Result",
-}
-_NOT_META = {
-    "Background information",
-    "Platemap",
-    "Coordinates of corners",
-    "Calculations",
-    "Operations",
-    "Measurements",
-    "Labels",
-    "Filters",
-    "Comments",
-    "Analysis",
-    "Analysis Result",
-}
-
-
-@dataclass
-class _Footer:
-    """`Key,,,,Value` lines by section title and blank-line-separated block; the exporting software."""
-
-    blocks: dict[str, list[list[tuple[str, str]]]]
-    meta: dict[str, str]
-    software: str | None = None
-    instrument: str | None = None
-
-    def wavelength(self, read: str, single: bool) -> int | None:
-        """A read's wavelength: EnSpire/Kaleido `Measurements:`, EnVision `Labels:` -> `Filters:`, or its name."""
-        base = re.sub(r"\(\d+\)$", "", read).strip()  # 'A450(1)' -> 'A450'
-        measurements = [dict(b) for b in self.blocks.get("Measurements", [])]
-        for d in measurements:
-            names = {d.get("Tech", "")} | ({f"Meas {d['Meas']}", d["Meas"]} if "Meas" in d else set())
-            if read in names or base in names:
-                return _wavelength_of(d)
-        filters = {b[0][0]: dict(b) for b in self.blocks.get("Filters", [])}
-        for label in (dict(b) for b in self.blocks.get("Labels", []) if b[0][0] == base):
-            for key in ("Exc. filter", "Ems. filter"):
-                cwl = re.search(r"CWL=(\d{3,4})", filters.get(label.get(key, ""), {}).get("Description", ""))
-                if cwl:
-                    return int(cwl[1])
-        named = re.fullmatch(r"(?:A|Abs|OD)\s*(\d{3,4})", base, re.IGNORECASE)
-        if named:
-            return int(named[1])
-        return _wavelength_of(measurements[0]) if single and len(measurements) == 1 else None
-
-
-def _wavelength_of(block: dict[str, str]) -> int | None:
-    """The number in a block's `Excitation wavelength` ('450 nm', '450'), None without one."""
-    for key, value in block.items():
-        m = re.match(r"\s*(\d{3,4})\b", value)
-        if "wavelength" in key.lower() and m:
-            return int(m[1])
-    return None
-
-
-def _footer(lines: list[Line]) -> _Footer:
-    """Every `Key,,,,Value` line outside the results, by section and block; metadata of the general sections."""
-    footer = _Footer({}, {})
-    section, block, in_grid = "", None, False
-    for _, cells in lines:
-        filled = [c for c in cells if c]
-        first = cells[0] if cells else ""
-        in_grid = (in_grid and len(first) == 1) or (not first and cells[1:2] in (["1"], ["01"]))
-        if in_grid:  # a platemap or calculated grid
-            continue
-        exported = re.match(r"Exported with (.+?) version (\S+)", first)
-        if exported:
-            footer.software = f"{exported[1]} {exported[2]}"
-            footer.instrument = exported[1].removesuffix(" Workstation") if "Workstation" in exported[1] else None
-        elif not filled:
-            block = None
-        elif len(filled) == 1 and first and (first.endswith(":") or first in _TITLES):
-            section, block = first.rstrip(":").strip(), None
-        elif first and len(filled) > 1:
-            key, value = first.rstrip(":").strip(), ", ".join(filled[1:])
-            if block is None:
-                block = []
-                footer.blocks.setdefault(section, []).append(block)
-            block.append((key, value))
-            if section not in _NOT_META:
-                footer.meta.setdefault(key, value)
-    if "Software version" in footer.meta:  # Kaleido: 'Kaleido 2.0.3058.126'
-        footer.software = footer.meta.pop("Software version")
-    return footer

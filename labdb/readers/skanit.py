@@ -25,14 +25,13 @@ from itertools import takewhile
 
 from labdb.core.errors import InputError
 from labdb.readers.base import (
-    INVALID_MARKERS,
     SNIFF_BYTES,
     cell_text,
     decode_text,
     find_grid_header,
     grid_row_done,
-    parse_cell,
     parse_datetime,
+    read_cell,
 )
 from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import XLSX_MAGIC, is_workbook, load_sheets
@@ -250,22 +249,16 @@ def _read_grid(name: str, rows: list[list[object]], r: int, j: int, ncols: int, 
         for c, cell in enumerate(rows[row][j + 1 : j + 1 + ncols]):
             if cell_text(cell):
                 well = f"{ROW_LETTERS[k]}{c + 1}"
-                records.append((well, wavelength, *_value(cell, f"{filename}: {_where(name, row, j + 1 + c)}", well)))
+                records.append((well, wavelength, *_value(cell)))
     return records
 
 
-def _value(cell: object, where: str, well: str, decimal: str | None = ".") -> tuple[float | None, str]:
-    """A SkanIt cell to (value, flag): NaN missing, '> Max' overflow, '< Min' invalid; other text an InputError."""
-    text = cell_text(cell).lower().replace(" ", "")
-    if text == "<min":
-        return None, "invalid"
-    value, flag = parse_cell(cell, decimal)
-    if flag == "invalid" and cell_text(cell).lower() not in INVALID_MARKERS:
-        raise InputError(
-            f"{where}: well {well} holds {cell_text(cell)!r}, which is not a number; expected a number, "
-            "'NaN', '> Max', '< Min' or an empty cell (a well that was not read)."
-        )
-    return value, flag
+def _value(cell: object, decimal: str | None = ".") -> tuple[float | None, str, str | None]:
+    """A SkanIt cell to (value, flag, marker): NaN missing, '> Max' overflow, '< Min' invalid; other text flags its
+    well as invalid with the text as marker (base.read_cell), never refusing the plate."""
+    if cell_text(cell).lower().replace(" ", "") == "<min":
+        return None, "invalid", cell_text(cell)
+    return read_cell(cell, decimal)
 
 
 # --- Multiskan Spectrum text --------------------------------------------------------------------
@@ -306,8 +299,7 @@ def _read_text(lines: list[str], filename: str) -> list[PlateRead]:
         decimal = _decimal([c for cells in rows for c in cells])
         for k, cells in enumerate(rows):
             wells = [(f"{ROW_LETTERS[k]}{c + 1}", cell) for c, cell in enumerate(cells) if cell]
-            at = f"{filename}: line {i + 2 + k}"
-            plates.setdefault(plate, []).extend((w, wavelength, *_value(cell, at, w, decimal)) for w, cell in wells)
+            plates.setdefault(plate, []).extend((w, wavelength, *_value(cell, decimal)) for w, cell in wells)
     results = lines[0].strip() if lines and lines[0].strip().startswith("Results of") else ""
     extra = {"Results": results} if results else {}
     return [PlateRead(f"Plate {p}", FORMAT, make_reads(rs), sizes[p], extra=dict(extra)) for p, rs in plates.items()]

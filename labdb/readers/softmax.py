@@ -2,12 +2,18 @@
 
 `##BLOCKS= N`, N blocks each ending `~End`, a footer `Original Filename: ...; Date Last Saved: 11/12/2020
 1:23:30 PM` (M/D/Y). `Plate:` blocks hold the reads; `Group:`/`Note:` blocks are skipped, named in `extra`.
+Blocks are cut at their `~End` line only: a Note holds free text and a Group user-named samples, so their lines
+may begin with `Plate:` or `Group:` and are not block starts (only inside a Plate: block, whose lines are all
+structured, does such a line mean a missing `~End`).
 The `Plate:` line is positional (_FIELDS); its data follow in one of two layouts:
 - PlateFormat: a header `<time><TAB>Temperature(°C)<TAB>1..12` with the wavelengths' grids side by side (one
   empty cell between), then one line per plate row, A-H implied by order. A second grid after a blank line
   holds SoftMax's reduced values: checked, not read.
 - TimeFormat: a header of wells `A1..H12`, one line per wavelength (blank lines between), maybe a reduced pair.
 Data type 'Reduced' (only reduced values, e.g. 450-650, exported): reads without a wavelength.
+Every value cell goes through base.read_cell: a SoftMax marker (`Range?`, `Path?` for a failed PathCheck, `#Sat`)
+flags its well and is kept as the well's marker; one odd cell never refuses the plate. A Plate: line listing one
+wavelength twice (`426 426 426`) is refused: the canonical form keys reads by wavelength, so it cannot hold them.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from labdb.core.errors import InputError
-from labdb.readers.base import clean_cell, decode_text, parse_cell, parse_datetime
+from labdb.readers.base import clean_cell, decode_text, parse_cell, parse_datetime, read_cell
 from labdb.readers.canonical import PlateRead, make_reads
 from qc.vocab import ROW_LETTERS, plate_shape, well_name
 
@@ -44,8 +50,8 @@ _FIELDS = {
 _BLOCKS = re.compile(r"\s*##BLOCKS=\s*(\d+)\s*")
 _BLOCK_START = re.compile(r"([A-Za-z]+):(?:\s|$)")
 _NESTED_START = re.compile(r"(?:Plate|Group|Note):(?:\s|$)")
-_SATURATED = frozenset({"sat", "#sat", "saturated", "#saturated", "over", "overflow", "ovrflw"})
-_INVALID = frozenset({"range?", "error", "#error", "err", "?????", "invalid"})
+# SoftMax's saturation words: base.read_cell knows 'Sat' as overflow, not SoftMax's '#Sat'.
+_SATURATED = frozenset({"#sat", "#saturated"})
 _AGAIN = "The file looks damaged or edited: export it from SoftMax Pro again."
 _KINETIC = "kinetic reads are not supported, so export an endpoint read (one value per well and wavelength) instead."
 
@@ -56,6 +62,7 @@ class _Block:
     title: str
     lines: list[Line]  # the block's first line and everything before its '~End'
     ended: bool = True
+    inner_start: int | None = None  # first line inside a Note/Group block that begins like a block: for messages
 
 
 @dataclass
@@ -85,12 +92,13 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
         b = blocks[-1]
         raise InputError(
             f"{filename}: line {b.lines[-1][0]}: the file ends inside block '{b.kind}: {b.title}' (from line "
-            f"{b.lines[0][0]}) before its '~End' line. The file looks truncated: export it from SoftMax Pro again."
+            f"{b.lines[0][0]}) before its '~End' line{_inner_hint(blocks)}. The file looks truncated: export it from SoftMax "
+            "Pro again."
         )
     if len(blocks) != declared:
         raise InputError(
             f"{filename}: line {first}: '##BLOCKS= {declared}' announces {declared} blocks but the file holds "
-            f"{len(blocks)} (each ending '~End'). {_AGAIN}"
+            f"{len(blocks)} (each ending '~End'){_inner_hint(blocks)}. {_AGAIN}"
         )
     if not plates:
         raise InputError(f"{filename}: no 'Plate:' block in this SoftMax Pro export, only Group:/Note: blocks.")
@@ -98,7 +106,7 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
     for kind in sorted({b.kind for b in blocks} - {"Plate"}):
         titles = [b.title for b in blocks if b.kind == kind]
         common[f"{kind.lower()}_blocks"] = "; ".join(t for t in titles if t) or f"{len(titles)} untitled"
-    return [_to_plate(p, common, filename) for p in plates]
+    return [_to_plate(p, common) for p in plates]
 
 
 # --- raw text -----------------------------------------------------------------------------------
@@ -107,6 +115,15 @@ def read(data: bytes, filename: str) -> list[PlateRead]:
 def _blank(text: str) -> bool:
     """An empty line (a line of tabs is a grid row of unread wells, not a blank line)."""
     return not text.strip(" ")
+
+
+def _inner_hint(blocks: list[_Block]) -> str:
+    """For a block-structure message: where a Note/Group block holds a line that may be a block whose '~End' before it
+    is missing (such lines are read as the block's text, since Notes are free text)."""
+    b = next((b for b in blocks if b.inner_start is not None), None)
+    if b is None:
+        return ""
+    return f" (line {b.inner_start}, inside block '{b.kind}: {b.title}', starts like a block: is the '~End' before it missing?)"
 
 
 def _split_blocks(lines: list[Line], filename: str) -> tuple[tuple[int, int], list[_Block], dict[str, str]]:
@@ -122,13 +139,15 @@ def _split_blocks(lines: list[Line], filename: str) -> tuple[tuple[int, int], li
         if current is not None:
             if text.strip() == "~End":
                 current = None
-            elif _NESTED_START.match(text):
+            elif current.kind == "Plate" and _NESTED_START.match(text):
                 raise InputError(
                     f"{filename}: line {n}: a new block starts inside block '{current.kind}: {current.title}' "
                     f"(line {current.lines[0][0]}), whose '~End' line is missing. {_AGAIN}"
                 )
-            else:
+            else:  # a Note's free text or a Group's table, whatever its first word
                 current.lines.append((n, text))
+                if current.inner_start is None and _NESTED_START.match(text):
+                    current.inner_start = n
         elif text.startswith("Original Filename:") or "Date Last Saved:" in text:
             for part in text.split(";"):
                 key, _, value = part.partition(":")
@@ -197,6 +216,15 @@ def _header(line: Line, filename: str) -> _RawPlate:
     listed, count = fields.get("wavelengths", "").split(), fields.get("num_wavelengths", "1")
     if not all(w.isdigit() for w in listed) or (listed and count != str(len(listed))):
         raise _error(where, n, f"the wavelengths {' '.join(listed)!r} are not {count} whole numbers. {_AGAIN}")
+    repeated = sorted({w for w in listed if listed.count(w) > 1}, key=int)
+    if repeated and data_type != "Reduced":
+        reads = ", ".join(f"{listed.count(w)} reads at {w} nm" for w in repeated)
+        raise _error(
+            where,
+            n,
+            f"the wavelengths {' '.join(listed)!r} hold {reads}; labdb keeps one read per well and wavelength, so it cannot "
+            "hold repeated reads at one wavelength yet: export a protocol reading each wavelength once.",
+        )
     return _RawPlate(n, fields, [int(w) for w in listed] or [None], int(n_wells))
 
 
@@ -284,26 +312,19 @@ def _time_format(raw: _RawPlate, paragraphs: list[list[Line]], where: Where) -> 
 # --- canonical form -----------------------------------------------------------------------------
 
 
-def _value(text: str) -> tuple[float | None, str] | None:
-    """A SoftMax cell to (value, flag); None for text that is neither a number nor a SoftMax marker."""
-    low = clean_cell(text).lower()
-    if low in _SATURATED or low in _INVALID:
-        return None, "overflow" if low in _SATURATED else "invalid"
-    value, flag = parse_cell(text)
-    return None if flag == "invalid" else (value, flag)
+def _value(text: str) -> tuple[float | None, str, str | None]:
+    """A SoftMax cell to (value, flag, marker) by base.read_cell, so any text is kept as the well's marker; SoftMax's
+    '#Sat' (saturated) is overflow, other words (`Range?`, `Path?`) invalid, a number between asterisks flagged."""
+    value, flag, marker = read_cell(text)
+    if flag == "invalid" and clean_cell(text).lower() in _SATURATED:
+        return None, "overflow", marker
+    return value, flag, marker
 
 
-def _to_plate(raw: _RawPlate, common: dict[str, str], filename: str) -> PlateRead:
+def _to_plate(raw: _RawPlate, common: dict[str, str]) -> PlateRead:
     """Reads, header fields and footer into a PlateRead."""
     name = raw.fields.pop("name", "") or f"Plate at line {raw.line}"
-    records: list[tuple[str, int | None, float | None, str]] = []
-    for well, wavelength, text, n in raw.cells:
-        parsed = _value(text)
-        if parsed is None:
-            at = f" at {wavelength} nm" if wavelength else ""
-            what = f"well {well}{at} holds {text.strip()!r}, neither a number nor a SoftMax marker (Range?, #Sat)"
-            raise _error((filename, name), n, f"{what}. {_AGAIN}")
-        records.append((well, wavelength, *parsed))
+    records = [(well, wavelength, *_value(text)) for well, wavelength, text, _ in raw.cells]
     extra = {**raw.fields, **common}
     if parse_cell(raw.temperature)[1] == "ok":
         extra["temperature_c"] = raw.temperature

@@ -5,11 +5,15 @@
   in column E: `Measurement Wavelength 600 nm`, or `Emission Wavelength` for fluorescence, `Part of Plate
   A1-H3`), and a grid whose corner cell is `<>` with the columns read across and rows A-H (A-P) down.
 - Magellan grid (.xls/.xlsx): `<>` grids without labels; wavelengths, if any, from the footer below.
-- Magellan list: `Well positions | Label1 | Label2`, one row per well, and a footer.
+- Magellan list: `Well positions | Label1 | Label2`, one row per well, and a footer; columns are found by header
+  name (any order, plate-ID and plate-format columns beside the reads).
 tecan_magellan.py finds the cells of `<>` grids, lists and footers; this module reads the i-control header
-and labels, parses the values (numbers, also stored as text; OVER/Overflow -> overflow) and builds plates.
+and labels, parses the values with base.read_cell (numbers, also stored as text; OVER/Overflow -> overflow;
+`*0.356*` -> flagged; other text -> invalid, the file's text kept as the well's marker) and builds plates.
 
 Decisions:
+- One odd cell never refuses a plate: it flags its well (registry.check_plate refuses a plate that is mostly text).
+- Partial plates: wells a grid or list does not cover are absent; an empty cell is a missing well.
 - Labels are combined into one PlateRead while no (well, wavelength) repeats, so i-control's partial reads
   (columns 1-3, 4-6 ...) make one plate; wells no label read are absent (ingest reports them as not read).
   A label that reads a well again at the same wavelength starts the next PlateRead ('<name> #2').
@@ -18,7 +22,9 @@ Decisions:
   kept as the shortest decimal of that float32 (0.0932).
 - Kinetic labels (`Cycle Nr.` rows, one row per well) are skipped and named in extra['Skipped kinetic
   labels']; a file with only kinetic reads is refused. A grid without any number in it (sample IDs typed
-  in by the user) is not a read: its cells are kept in extra.
+  in by the user), or an unlabelled grid whose cells are mostly text that is no instrument marker, is not a
+  read: its cells are kept in extra.
+- A Magellan list's plate-ID column names the plate (one PlateRead per ID); other non-read columns go to extra.
 """
 
 from __future__ import annotations
@@ -37,10 +43,9 @@ from labdb.readers.base import (
     SNIFF_BYTES,
     CellTable,
     cell_text,
-    clean_cell,
     decode_text,
-    parse_cell,
     parse_datetime,
+    read_cell,
 )
 from labdb.readers.canonical import PlateRead, make_reads
 from labdb.readers.workbook import is_workbook, load_sheets
@@ -55,7 +60,8 @@ _KINETIC_KEYS = ("Kinetic Measurement", "Cycle Nr.", "Cycles / Well")
 _PAIR = re.compile(r"([A-Za-z][^:]{0,60}?)\s*:\s*(.*)")
 _DOT_NUMBER, _COMMA_NUMBER = re.compile(r"-?\d+\.\d+"), re.compile(r"-?\d+,\d+")
 
-Cell = tuple[float | None, str]  # (value, flag)
+Cell = tuple[float | None, str, str | None]  # (value, flag, marker), as base.read_cell gives them
+_VALUED = ("ok", "flagged", "overflow")  # flags of a cell that holds a reading
 
 
 class _Table(CellTable):
@@ -77,6 +83,8 @@ class _Label:
     done: bool = False  # its grid has been seen
     wavelength: int | None = None
     n_wells: int = 96
+    plate: str = ""  # a Magellan list's plate ID
+    labelled: bool = True  # False for a Magellan grid, which no label says is a read
     cells: dict[str, Cell] = field(default_factory=dict)
 
 
@@ -108,7 +116,7 @@ def _looks_tecan(table: _Table) -> bool:
         return True
     rows = table.rows[:_SNIFF_ROWS]
     texts = {t for row in rows for t in map(_text, row[:16]) if t}
-    if magellan.LIST_HEADER in texts or any("Tecan i-control" in t or "Magellan" in t for t in texts):
+    if any(t.lower() == magellan.LIST_HEADER.lower() for t in texts) or any("Tecan i-control" in t or "Magellan" in t for t in texts):
         return True
     return any(t.startswith(_TECAN_KEYS) for t in texts) and any(magellan.grid_header(row) for row in rows)
 
@@ -174,7 +182,7 @@ def _read_blocks(table: _Table, found: _Found, filename: str) -> None:
         head = magellan.grid_header(table.rows[r])
         if head and not (label and label.kinetic):
             j, numbers = head
-            target = label if label and not label.done else _Label(f"Grid {len(grids) + 1}", table.where(r, j))
+            target = label if label and not label.done else _Label(f"Grid {len(grids) + 1}", table.where(r, j), labelled=False)
             target.done = True
             r = _read_grid(table, r, j, numbers, target, found, filename)
             if target.cells:
@@ -249,13 +257,11 @@ def _read_grid(table: _Table, r: int, j: int, numbers: list[int], label: _Label,
     positions, n_wells, row = magellan.read_grid(
         table.rows, r, j, numbers, table.where, filename, part=part, label=label.name, plate_type=found.plate_type
     )
-    cells = {well: parse_cell(_float32(table.cell(*at)), table.decimal) for well, at in positions.items()}
-    if not any(flag in ("ok", "overflow") for _, flag in cells.values()):
+    cells = {well: read_cell(_float32(table.cell(*at)), table.decimal) for well, at in positions.items()}
+    if _is_text_grid(list(cells.values()), labelled=label.labelled):
         texts = [f"{well} {t}" for well, at in positions.items() if (t := _text(table.cell(*at)))]
         found.extra[f"Text grid at {table.where(r, j)} (not a read)"] = "; ".join(texts) or "empty"
         return row
-    for well, (_, flag) in cells.items():
-        _check(table.cell(*positions[well]), flag, well, table.where(*positions[well]), filename)
     label.cells, label.n_wells = cells, n_wells
     label.wavelength = _wavelength(label.keys)
     return row
@@ -277,26 +283,26 @@ def _float32(cell: object) -> object:
     return cell
 
 
-def _check(cell: object, flag: str, well: str, where: str, filename: str) -> None:
-    """An InputError for text that is neither a number nor a known marker."""
-    if flag == "invalid" and clean_cell(cell).lower() not in INVALID_MARKERS:
-        raise InputError(
-            f"{filename}: {where}: well {well} holds {clean_cell(cell)!r}, which is not a number; expected a "
-            "reading, a saturation marker (OVER, Overflow) or an empty cell."
-        )
+def _is_text_grid(cells: list[Cell], labelled: bool) -> bool:
+    """A grid that is not a read: no reading in it, or (without a label saying it is a read) mostly free text, such
+    as the sample IDs Magellan writes in a second grid, some of them numbers."""
+    if not any(flag in _VALUED for _, flag, _ in cells):
+        return True
+    text = sum(flag == "invalid" and (marker or "").lower() not in INVALID_MARKERS for _, flag, marker in cells)
+    return not labelled and text > sum(flag != "missing" for _, flag, _ in cells) / 2
 
 
 def _read_list(table: _Table, at: tuple[int, int], found: _Found, filename: str) -> None:
     """A Magellan list: one label per column, wavelengths from the footer below the wells."""
     layout, footer = magellan.read_list(table.rows, *at, table.where, filename)
     _use_footer(footer, found)
-    for name, c, wavelength in layout.labels:
-        label = _Label(name, table.where(at[0], c), layout.info.get(name, {}), wavelength=wavelength)
-        label.n_wells = layout.n_wells
-        for well, r in layout.wells.items():
-            label.cells[well] = parse_cell(_float32(table.cell(r, c)), table.decimal)
-            _check(table.cell(r, c), label.cells[well][1], well, table.where(r, c), filename)
-        found.reads.append(label)
+    found.extra.update(layout.extra)
+    for plate, wells in layout.plates.items():
+        for name, c, wavelength in layout.labels:
+            label = _Label(name, table.where(at[0], c), layout.info.get(name, {}), wavelength=wavelength, plate=plate)
+            label.n_wells = layout.n_wells
+            label.cells = {well: read_cell(_float32(table.cell(r, c)), table.decimal) for well, r in wells.items()}
+            found.reads.append(label)
 
 
 def _use_footer(footer: magellan.Footer, found: _Found) -> None:
@@ -315,7 +321,11 @@ def _plates(found: _Found, filename: str) -> list[PlateRead]:
     for label in found.reads:
         group = groups[-1] if groups else []
         taken = {(well, other.wavelength) for other in group for well in other.cells}
-        if not group or group[0].n_wells != label.n_wells or any((w, label.wavelength) in taken for w in label.cells):
+        if (
+            not group
+            or (group[0].n_wells, group[0].plate) != (label.n_wells, label.plate)
+            or any((w, label.wavelength) in taken for w in label.cells)
+        ):
             groups.append([label])
         else:
             group.append(label)
@@ -323,16 +333,19 @@ def _plates(found: _Found, filename: str) -> list[PlateRead]:
     plates = []
     for k, group in enumerate(groups, 1):
         extra = dict(found.extra)
+        plate_id = group[0].plate
+        if plate_id:
+            extra["Plate ID"] = plate_id
         extra["Labels"] = "; ".join(
             f"{g.name} ({f'{g.wavelength} nm' if g.wavelength else 'no wavelength'}, {len(g.cells)} wells, {g.where})" for g in group
         )
         for g in group:
             extra.update({f"{g.name}: {key}": value for key, value in g.keys.items()})
-        records = [(well, g.wavelength, value, flag) for g in group for well, (value, flag) in g.cells.items()]
+        records = [(well, g.wavelength, *cell) for g in group for well, cell in g.cells.items()]
         start = next((t for g in group if (t := parse_datetime(g.keys.get("Start Time")))), None)
         plates.append(
             PlateRead(
-                name=base if len(groups) == 1 else f"{base} #{k}",
+                name=_plate_name(plate_id, base, k, groups),
                 format=FORMAT,
                 reads=make_reads(records),
                 n_wells=group[0].n_wells,
@@ -344,3 +357,11 @@ def _plates(found: _Found, filename: str) -> list[PlateRead]:
             )
         )
     return plates
+
+
+def _plate_name(plate_id: str, base: str, k: int, groups: list[list[_Label]]) -> str:
+    """The plate's ID when the list gives one (numbered when several groups share it), else the file's name (#k)."""
+    if not plate_id:
+        return base if len(groups) == 1 else f"{base} #{k}"
+    same = [i for i, g in enumerate(groups, 1) if g[0].plate == plate_id]
+    return plate_id if len(same) == 1 else f"{plate_id} #{same.index(k) + 1}"

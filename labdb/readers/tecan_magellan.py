@@ -1,15 +1,18 @@
 """Magellan's building blocks, found as cell positions and text; tecan.py parses the values into reads.
 
-Grid: a header row whose first cell is `<>` with the column numbers read (1-12, 1-24, or the columns of
-i-control's `Part of Plate`, which writes the same grid), then the rows A-H (A-P), each starting with its letter.
+Grid: a header row whose first cell is `<>` with the column numbers read (1-12, 1-24, any run of columns within
+them for a partial plate, or the columns of i-control's `Part of Plate`, which writes the same grid), then the
+rows A-H (A-P, or the rows of the part), each starting with its letter.
 
-List layout (sheet 'Magellan Sheet 1'): a header `Well positions | Label1 | Label2 ...`, rows of the
-label's cycle time ('0s') and temperature ('24.8 °C') with an empty well cell, then one row per well
-(A1 ... P24) with one column per label. The footer below, in the first column, is one item per line:
+List layout (sheet 'Magellan Sheet 1'): a header `Well positions | Label1 | Label2 ...` (columns in any order,
+also plate-ID or plate-format columns: `Raw data | Well positions | Plate`), rows of the label's cycle time
+('0s') and temperature ('24.8 °C') with an empty well cell, then one row per well read (A1 ... P24; a partial
+plate lists only some) with one column per label. The footer below is one item per line:
 `Date of measurement: 2021-07-08/Time of measurement: 14:34:46`, the method (.mth) and workspace (.wsp),
 the wavelengths ('485nm'), the user, the instrument ('ULTRA'), `Instrument serial number: ...`, then per
 label `Measurement 1:` with `Measurement wavelength: 485 nm` ..., and `Meas. temperature: Label1: 24.8 °C`.
-This module only finds cells and text: values are parsed (and checked) by tecan.py.
+This module finds cells and text (it only peeks at values to tell a read column from a text column); tecan.py
+parses the values into reads.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from labdb.core.errors import InputError
-from labdb.readers.base import cell_text, parse_datetime
+from labdb.readers.base import cell_text, parse_datetime, read_cell
 from qc.vocab import ROW_LETTERS
 
 LIST_HEADER = "Well positions"
+_LIST_KEY = LIST_HEADER.lower()
+# Columns of a list export that describe the plate or the wells rather than hold a read.
+_PLATE_ID = re.compile(r"(?i)plate(?:[\s_-]*(?:id|name|barcode|number|no\.?))?|barcode")
+_DESCRIPTIVE = re.compile(r"(?i)(?:plate|well)?[\s_-]*(?:id|name|barcode|number|no\.?|format|type|definition(?: file)?|size)|plate|barcode")
 _RANGE = re.compile(r"([A-P])(\d{1,2})\s*-\s*([A-P])(\d{1,2})")
 _WELL = re.compile(r"([A-Za-z])0*(\d{1,2})")
 _MEASURED = re.compile(r"Date of measurement:\s*(\S+)\s*/\s*Time of measurement:\s*(.+)", re.IGNORECASE)
@@ -36,12 +43,13 @@ Where = Callable[[int, int], str]  # (row, column), 0-based -> "sheet 'X', cell 
 
 @dataclass
 class ListLayout:
-    """Where the reads of a list export are: one column per label, one row per well."""
+    """Where the reads of a list export are: one column per label, one row per well (per plate)."""
 
     labels: list[tuple[str, int, int | None]]  # (label, column, wavelength)
-    wells: dict[str, int]  # well ('A1') -> row
+    plates: dict[str, dict[str, int]]  # plate ID ('' without a plate-ID column) -> well ('A1') -> row
     n_wells: int
     info: dict[str, dict[str, str]]  # per label its cycle time and temperature: {'Label1': {'Temperature': '24.8 °C'}}
+    extra: dict[str, str]  # the columns that are not reads (plate format ...): {header: value or 'A1 x; A2 y'}
     end: int  # the first row after the wells (the footer starts there)
 
 
@@ -53,6 +61,7 @@ class Footer:
     instrument: str | None = None
     serial: str | None = None
     wavelengths: list[int] = field(default_factory=list)  # one per measurement, in label order
+    labels: list[str] = field(default_factory=list)  # the labels of 'Meas. temperature: Label1: 24.8 °C', in order
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,8 +120,9 @@ def read_grid(
 
 
 def _grid_shape(numbers: list[int], where: str, filename: str, part: str, label: str, plate_type: str) -> tuple[str, int]:
-    """(row letters, plate size) a grid must have: the label's 'Part of Plate' when given, else a full plate."""
-    span = "no column numbers"
+    """(row letters, plate size) a grid must have: the label's 'Part of Plate' when given, else every row of the plate
+    (the header's columns may be any run within 1-12 or 1-24: the other columns were not read)."""
+    span, run = "no column numbers", False
     if numbers:
         run = numbers == list(range(numbers[0], numbers[0] + len(numbers)))
         span = f"{numbers[0]}-{numbers[-1]}" if run else ", ".join(map(str, numbers))
@@ -126,12 +136,13 @@ def _grid_shape(numbers: list[int], where: str, filename: str, part: str, label:
             )
         big = last > "H" or c2 > 12 or "384" in plate_type
         return ROW_LETTERS[ROW_LETTERS.index(first) : ROW_LETTERS.index(last) + 1], 384 if big else 96
-    if numbers not in (list(range(1, 13)), list(range(1, 25))):
+    if not numbers or not run or numbers[0] < 1 or numbers[-1] > 24:
         raise InputError(
-            f"{filename}: {where}: the grid header has columns {span}; expected 1-12 (96-well plate) or 1-24 "
-            "(384-well plate) after the '<>' corner."
+            f"{filename}: {where}: the grid header has columns {span}; expected 1-12 (96-well plate), 1-24 "
+            "(384-well plate) or a run of columns within them (a partial plate) after the '<>' corner."
         )
-    return (ROW_LETTERS[:8], 96) if len(numbers) == 12 else (ROW_LETTERS, 384)
+    big = numbers[-1] > 12 or "384" in plate_type  # a partial grid (columns 1-3) of a 384-well plate says so
+    return (ROW_LETTERS, 384) if big else (ROW_LETTERS[:8], 96)
 
 
 def _bad_row(got: str, seen: dict[str, str], letters: str, n_wells: int, where: str, filename: str, expected: str | None = None) -> None:
@@ -148,61 +159,127 @@ def _bad_row(got: str, seen: dict[str, str], letters: str, n_wells: int, where: 
 
 
 def find_list_header(rows: list[list[object]], limit: int | None = None) -> tuple[int, int] | None:
-    """(row, column) of the 'Well positions' cell, else None."""
+    """(row, column) of the 'Well positions' cell (any case), else None."""
     for r, row in enumerate(rows[:limit]):
         for c, cell in enumerate(row):
-            if isinstance(cell, str) and cell.strip() == LIST_HEADER:
+            if isinstance(cell, str) and cell.strip().lower() == _LIST_KEY:
                 return r, c
     return None
 
 
 def read_list(rows: list[list[object]], r0: int, c0: int, where: Where, filename: str) -> tuple[ListLayout, Footer]:
-    """The label columns and well rows under the header at (r0, c0), and the footer; bad wells are InputErrors."""
-    header = [cell_text(c) for c in rows[r0]]
-    labels = [(text, c) for c, text in enumerate(header) if c > c0 and text]
-    names = [name for name, _ in labels]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    """The columns and well rows under the header at (r0, c0), and the footer below; bad wells are InputErrors.
+
+    Columns are found by their header names, in any order and on either side of 'Well positions': the labels the
+    footer names ('Meas. temperature: Label1: ...') are the reads; without such names, every column holding a
+    reading is. A plate-ID column ('Plate', 'Plate ID', 'Barcode') splits the wells into plates (an empty ID cell
+    continues the plate above); the other columns (plate format, sample names) are kept as text in extra."""
+    wells, info_rows, end = _list_rows(rows, r0, c0, where, filename)
+    footer = read_footer([t for row in rows[end:] if (t := next((x for c in row if (x := cell_text(c))), ""))])
+    width = max(len(rows[r]) for r in [r0, *(r for r, _ in wells)])
+    names = {c: _at(rows, r0, c) or f"column {c + 1}" for c in range(width) if c != c0}
+    names = {c: name for c, name in names.items() if _at(rows, r0, c) or any(_at(rows, r, c) for r, _ in wells)}
+    plate_col = next((c for c, name in names.items() if _PLATE_ID.fullmatch(name)), None)
+    named = [c for c, name in names.items() if name in footer.labels]
+    if named and len(named) == len(set(footer.labels)):
+        reads = named
+    else:
+        reads = [c for c, name in names.items() if not _DESCRIPTIVE.fullmatch(name) and any(_valued(rows[r], c) for r, _ in wells)]
+    if not reads:
+        raise InputError(
+            f"{filename}: {where(r0, c0)}: no column of readings beside '{LIST_HEADER}' (columns: "
+            f"{', '.join(names.values()) or 'none'}); expected label columns such as Label1, Label2 ..."
+        )
+    labels = [names[c] for c in reads]
+    repeated = sorted({n for n in labels if labels.count(n) > 1})
     if repeated:
         raise InputError(
             f"{filename}: {where(r0, c0)}: label '{repeated[0]}' heads several columns, as in a kinetic list "
             "(one column per cycle); kinetic reads are not supported, so export an endpoint read instead."
         )
-    if not labels:
-        raise InputError(f"{filename}: {where(r0, c0)}: no label columns right of '{LIST_HEADER}'; expected Label1, Label2 ...")
-    wells: dict[str, int] = {}
     info: dict[str, dict[str, str]] = {}
+    for r in info_rows:
+        for c in reads:
+            if value := _at(rows, r, c):
+                info.setdefault(names[c], {})["Temperature" if "°C" in value else "Time"] = value
+    by_label = dict(zip(footer.labels, footer.wavelengths)) if len(footer.labels) == len(footer.wavelengths) else {}
+    if all(name in by_label for name in labels):
+        wavelengths: list[int | None] = [by_label[name] for name in labels]
+    else:
+        wavelengths = assign_wavelengths(len(reads), footer.wavelengths, where(r0, c0), filename)
+    extra = {names[c]: text for c in names if c not in reads and c != plate_col and (text := _column_text(rows, wells, c))}
+    plate_files = [v for k, v in footer.extra.items() if k.endswith("Plate definition file")]
+    big = any(w[0] > "H" or int(w[1:]) > 12 for _, w in wells) or any("384" in v for v in plate_files)
+    layout = ListLayout(
+        labels=[(names[c], c, w) for c, w in zip(reads, wavelengths)],
+        plates=_split_plates(rows, wells, plate_col, c0, where, filename),
+        n_wells=384 if big else 96,
+        info=info,
+        extra=extra,
+        end=end,
+    )
+    return layout, footer
+
+
+def _list_rows(rows: list[list[object]], r0: int, c0: int, where: Where, filename: str) -> tuple[list[tuple[int, str]], list[int], int]:
+    """([(row, well)] of the well rows, the info rows above them (cycle time, temperature), the row after the list).
+
+    After the first well, the first row without one ends the list: the footer follows, in any column."""
+    wells: list[tuple[int, str]] = []
+    info: list[int] = []
     r = r0 + 1
     while r < len(rows):
-        row = rows[r]
-        first = cell_text(row[c0]) if c0 < len(row) else ""
-        if not first:
-            cells = {name: cell_text(row[c]) for name, c in labels if c < len(row) and cell_text(row[c])}
-            if not cells:
-                break
-            kind = "Temperature" if any("°C" in v for v in cells.values()) else "Time"
-            for name, value in cells.items():
-                info.setdefault(name, {})[kind] = value
-        elif m := _WELL.fullmatch(first):
+        first = _at(rows, r, c0)
+        if m := _WELL.fullmatch(first):
             letter, column = m[1].upper(), int(m[2])
-            well = f"{letter}{column}"
             if letter not in ROW_LETTERS or not 1 <= column <= 24:
                 raise InputError(f"{filename}: {where(r, c0)}: well '{first}' does not exist on a 384-well plate (rows A-P, columns 1-24).")
-            if well in wells:
-                raise InputError(
-                    f"{filename}: {where(r, c0)}: well {well} is listed twice (first at {where(wells[well], c0)}); each well needs one row."
-                )
-            wells[well] = r
-        else:
+            wells.append((r, f"{letter}{column}"))
+        elif first or wells or not any(cell_text(c) for c in rows[r]):
             break
+        else:
+            info.append(r)
         r += 1
     if not wells:
         raise InputError(f"{filename}: {where(r0, c0)}: no well rows (A1, A2 ...) under '{LIST_HEADER}'.")
-    footer = read_footer([t for row in rows[r:] if c0 < len(row) and (t := cell_text(row[c0]))])
-    wavelengths = assign_wavelengths(len(labels), footer.wavelengths, where(r0, c0), filename)
-    plate_files = [v for k, v in footer.extra.items() if k.endswith("Plate definition file")]
-    big = any(w[0] > "H" or int(w[1:]) > 12 for w in wells) or any("384" in v for v in plate_files)
-    columns = [(name, c, w) for (name, c), w in zip(labels, wavelengths)]
-    return ListLayout(columns, wells, 384 if big else 96, info, r), footer
+    return wells, info, r
+
+
+def _split_plates(
+    rows: list[list[object]], wells: list[tuple[int, str]], plate_col: int | None, c0: int, where: Where, filename: str
+) -> dict[str, dict[str, int]]:
+    """{plate ID: {well: row}}, '' for the ID without a plate-ID column; an empty ID cell continues the plate above."""
+    ids = [_at(rows, r, plate_col) if plate_col is not None else "" for r, _ in wells]
+    current = next((i for i in ids if i), "")  # the wells above the first ID are on its plate
+    plates: dict[str, dict[str, int]] = {}
+    for (r, well), plate in zip(wells, ids):
+        current = plate or current
+        seen = plates.setdefault(current, {})
+        if well in seen:
+            of = f" of plate '{current}'" if current else ""
+            raise InputError(
+                f"{filename}: {where(r, c0)}: well {well}{of} is listed twice (first at {where(seen[well], c0)}); each well needs one row."
+            )
+        seen[well] = r
+    return plates
+
+
+def _at(rows: list[list[object]], r: int, c: int) -> str:
+    """The cell (r, c) as text, '' beyond the end of the row."""
+    row = rows[r]
+    return cell_text(row[c]) if c < len(row) else ""
+
+
+def _valued(row: list[object], c: int) -> bool:
+    """True when the cell holds a reading: a number (also as text, or marked by the instrument) or an overflow."""
+    return read_cell(row[c] if c < len(row) else "")[1] in ("ok", "flagged", "overflow")
+
+
+def _column_text(rows: list[list[object]], wells: list[tuple[int, str]], c: int) -> str:
+    """A column that is not a read, as text: its one value, or 'A1 x; A2 y' per well."""
+    values = [(well, t) for r, well in wells if (t := _at(rows, r, c))]
+    distinct = {t for _, t in values}
+    return distinct.pop() if len(distinct) == 1 else "; ".join(f"{well} {t}" for well, t in values)
 
 
 def assign_wavelengths(n_reads: int, wavelengths: list[int], where: str, filename: str) -> list[int | None]:
@@ -254,6 +331,8 @@ def read_footer(lines: list[str]) -> Footer:
         if key.lower() == "measurement wavelength" and (w := re.match(r"\d{3,4}", value)):
             out.wavelengths.append(int(w[0]))
         if sub := _PAIR.fullmatch(value):  # 'Meas. temperature: Label1: 24.8 °C' follows the blocks
+            if key.lower() == "meas. temperature":
+                out.labels.append(sub[1])
             key, value, block = f"{sub[1]}: {key}", sub[2].strip(), ""
         out.extra[f"{block}: {key}" if block else key] = value
     if loose:

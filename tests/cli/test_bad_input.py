@@ -75,10 +75,8 @@ def broken_files() -> dict[str, bytes]:
         "zip_bomb.xlsx": _zip_bomb(),
         "grid_11_columns.csv": _grid_csv(n_cols=11),
         "grid_7_rows.csv": _grid_csv(n_rows=7),
-        "grid_letters.csv": _grid_csv(cell=lambda r, c: "abc" if (r, c) == (2, 5) else "0.5"),
         "grid_duplicated_row.csv": _grid_csv().replace(b"\r\nC,", b"\r\nB,", 1),
         "grid_two_450_reads.csv": _grid_csv() + _grid_csv(),
-        "grid_infinite.csv": _grid_csv(cell=lambda r, c: "1e999" if (r, c) == (0, 0) else "0.5"),
         "grid_384_vs_96_template.csv": _grid_csv(n_rows=16, n_cols=24),
         "grid_only_630.csv": _grid_csv(title="630 nm"),
         "grid_without_reference.csv": _grid_csv(),
@@ -116,6 +114,37 @@ def _assert_one_line_error(result, name: str) -> None:
 
 def test_there_are_at_least_30_kinds_of_broken_file():
     assert len(BROKEN) >= 30
+
+
+# One odd cell is not a broken file (issue 13): it flags its well, keeps the file's text, and the plate is stored.
+ODD_CELLS = {
+    "grid_letters.csv": ("C6", "abc"),
+    "grid_infinite.csv": ("A1", "1e999"),
+    "grid_path_check.csv": ("H12", "Path?"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_CELLS))
+def test_one_odd_cell_flags_its_well_and_the_plate_is_stored(name, db_url, tmp_path, small_study):
+    from sqlmodel import select
+
+    from labdb.core.db import session_scope
+    from labdb.core.models import Well
+
+    well, text = ODD_CELLS[name]
+    r, c = ord(well[0]) - 65, int(well[1:]) - 1
+    study, paths = small_study
+    path = tmp_path / name.removesuffix(".csv") / f"{study.plates[0].name}.csv"  # the plate map maps it by name
+    path.parent.mkdir()
+    path.write_bytes(_grid_csv(cell=lambda i, j: text if (i, j) == (r, c) else "0.5") + _grid_csv(cell=lambda i, j: "0.05", title="630 nm"))
+    result = _run(["ingest", path, "--template", paths["template"], "--plate-map", paths["plate_map"]])
+    assert result.exit_code == 0 and "stored, verdict" in result.output, result.output
+    with session_scope(db_url) as s:
+        odd = s.exec(select(Well).where(Well.position == well)).one()
+        assert odd.raw_flags == {"450": "invalid", "630": "ok"} and odd.raw_markers == {"450": text}
+        assert odd.od_corrected is None and "invalid_450" in (odd.flags or [])
+        others = s.exec(select(Well).where(Well.position != well)).all()
+        assert len(others) == 95 and all(w.raw_markers is None and w.raw_flags == {"450": "ok", "630": "ok"} for w in others)
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
@@ -170,15 +199,22 @@ def _mutate(data: bytes, kind: str, at: float, byte: int) -> bytes:
     return b"\n".join(lines)
 
 
-def _fixture_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "SOURCES.md" and p.stat().st_size < 200_000)
+def _fixture_files(*roots: Path) -> list[Path]:
+    """The real exports of both fixture folders (not their notes, nor the peer's readings beside them)."""
+    return sorted(
+        p
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "SOURCES.md" and not p.name.endswith(".allotropy.json") and p.stat().st_size < 200_000
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
-def test_mutated_real_exports_never_crash(plate_exports, tmp_path_factory, data):
-    """Any mutation of a real export is either read or refused with one line (exit 2): never a traceback."""
-    source = data.draw(st.sampled_from(_fixture_files(plate_exports)), label="fixture")
+def test_mutated_real_exports_never_crash(plate_exports, plate_exports_more, tmp_path_factory, data):
+    """Any mutation of a real export (either fixture folder) is either read or refused with one line (exit 2): never
+    a traceback."""
+    source = data.draw(st.sampled_from(_fixture_files(plate_exports, plate_exports_more)), label="fixture")
     kind = data.draw(st.sampled_from(MUTATIONS), label="mutation")
     mutated = _mutate(source.read_bytes(), kind, data.draw(st.floats(0, 1)), data.draw(st.integers(0, 255)))
     path = tmp_path_factory.mktemp("mut") / source.name

@@ -25,6 +25,7 @@ COMMANDS = [
     ["plates", "list"],
     ["plates", "approve"],
     ["plates", "reject"],
+    ["plates", "export-asm"],
     ["export"],
     ["demo"],
     ["dashboard"],
@@ -182,3 +183,30 @@ def test_a_new_kit_lot_is_named_with_the_closest_known_one(db_url, small_study):
     assert typo.exit_code == 0, typo.output
     assert "note: kit lot L2031 is new: it will be created, with its own Westgard guide sets. Did you mean L2301?" in typo.stderr
     assert "stored, verdict" in typo.stdout
+
+
+def test_export_asm_round_trips_every_raw_read(db_url, small_study, tmp_path):
+    """labdb plates export-asm writes a stored plate as an ASM document; our ASM reader reads it back to exactly the
+    reads the reader took from the original file (both wavelengths, flags and markers), and to the stored wells."""
+    from labdb.readers import asm
+    from labdb.readers.registry import read_plates
+
+    _, paths = small_study
+    source = paths["plates"][0]
+    assert labdb("ingest", source, "--template", paths["template"], "--plate-map", paths["plate_map"]).exit_code == 0
+    [plate_id] = [p["id"] for p in json.loads(labdb("plates", "list", "--json").stdout)]
+    out = tmp_path / "plate.json"
+    result = labdb("plates", "export-asm", plate_id, "--out", out)
+    assert result.exit_code == 0, result.output
+    [back] = asm.read(out.read_bytes(), out.name)
+    [original] = read_plates(source.read_bytes(), source.name)
+
+    def key(reads):
+        return reads.sort_values(["wavelength_nm", "row", "column"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(key(back.reads), key(original.reads))
+    assert (back.name, back.n_wells, back.wavelengths) == (original.name, original.n_wells, original.wavelengths)
+    assert not (tmp_path / "plate.json.part").exists()
+    bad = labdb("plates", "export-asm", 999, "--out", tmp_path / "x.json")
+    assert bad.exit_code == 2 and "no plate 999" in bad.stderr and not (tmp_path / "x.json").exists()
+    assert labdb("plates", "export-asm", plate_id, "--out", tmp_path / "x.csv").exit_code == 2

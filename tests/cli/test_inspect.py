@@ -35,4 +35,8 @@ def test_two_wavelengths_and_the_human_grid(plate_exports):
     assert reads[325]["B1"] == 1.6629 and reads[280]["B1"] == 1.0033
     text = runner.invoke(app, ["inspect", str(plate_exports / GEN5)])
     assert text.exit_code == 0
-    assert "450 nm: 96 wells, 13 flagged" in text.stdout and "overflow" in text.stdout
+    assert "450 nm: 96 wells, 13 flagged" in text.stdout and "OVRFLW" in text.stdout  # the file's own marker
+    doc = json.loads(runner.invoke(app, ["inspect", "--json", str(plate_exports / GEN5)]).stdout)
+    [read] = doc["plates"][0]["reads"]
+    assert set(read["markers"]) == set(read["flags"]) and "OVRFLW" in read["markers"].values()
+    assert {read["flags"][w] for w, m in read["markers"].items() if m == "OVRFLW"} == {"overflow"}

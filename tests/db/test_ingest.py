@@ -33,6 +33,7 @@ def test_plate_wells_fit_and_results_are_stored(db_url, small_study):
         plate = session.exec(select(Plate)).one()
         assert plate.status == "evaluated" and plate.verdict in ("pass", "fail")
         assert plate.operator == "KM" and plate.reference_nm == 630 and plate.measure_nm == 450
+        assert plate.read_extra["od_reads"] == "450 nm minus 630 nm (reference_nm = 630 in template bdnf_96_duplicate.toml)"
         wells = session.exec(select(Well).where(Well.plate_id == plate.id)).all()
         assert len(wells) == 96
         a1 = next(w for w in wells if w.position == "A1")

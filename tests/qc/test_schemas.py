@@ -10,19 +10,21 @@ from hypothesis import strategies as st
 
 from qc.acceptance import evaluate_plate
 from qc.schemas import CanonicalReads, PlateWells, SchemaProblems, reads_conform, reads_schema, validate
-from qc.vocab import READ_FLAGS, plate_shape
+from qc.vocab import READ_FLAGS, VALUED_FLAGS, plate_shape
 
 WELL_COLUMNS = ["well", "role", "level", "nominal", "dilution", "sample_id", "od", "masked"]
 
 
-def reads(records: list[tuple[str, int | None, float | None, str]]) -> pd.DataFrame:
-    """A canonical reads frame from (well, wavelength_nm, value, flag), as a reader builds it."""
-    df = pd.DataFrame(records, columns=["well", "wavelength_nm", "value", "flag"])
+def reads(records: list[tuple]) -> pd.DataFrame:
+    """A canonical reads frame from (well, wavelength_nm, value, flag[, marker]), as a reader builds it."""
+    records = [r if len(r) == 5 else (*r, None) for r in records]
+    df = pd.DataFrame(records, columns=["well", "wavelength_nm", "value", "flag", "marker"])
     df["row"] = df["well"].str[0]
     df["column"] = df["well"].str[1:].astype(int)
     df["wavelength_nm"] = df["wavelength_nm"].astype("Int64")
     df["value"] = df["value"].astype(float)
-    return df[["well", "row", "column", "wavelength_nm", "value", "flag"]]
+    df["marker"] = df["marker"].astype("str")
+    return df[["well", "row", "column", "wavelength_nm", "value", "flag", "marker"]]
 
 
 def plate_wells() -> pd.DataFrame:
@@ -60,10 +62,20 @@ def test_fluorescence_sized_values_are_fine_but_infinity_is_not():
 
 
 def test_value_must_be_nan_exactly_when_flag_is_not_ok():
-    df = reads([("A1", 450, None, "ok"), ("A2", 450, 3.9, "overflow"), ("A3", 450, None, "missing")])
+    """A value goes with ok and flagged (a number the reader marked), never with the other flags."""
+    df = reads(
+        [
+            ("A1", 450, None, "ok"),
+            ("A2", 450, 3.9, "overflow"),
+            ("A3", 450, None, "missing"),
+            ("A4", 450, None, "flagged", "*"),
+            ("A5", 450, 0.356, "flagged", "*0.356*"),
+        ]
+    )
     assert problems_of(df, CanonicalReads) == [
-        "well A1: value must be present exactly when flag is 'ok'",
-        "well A2: value must be present exactly when flag is 'ok'",
+        "well A1: value must be present exactly when flag is ok or flagged",
+        "well A2: value must be present exactly when flag is ok or flagged",
+        "well A4: value must be present exactly when flag is ok or flagged",
     ]
 
 
@@ -73,7 +85,7 @@ def test_bad_well_names_flags_and_duplicates_are_reported_per_row():
     df = pd.concat([df, bad_well], ignore_index=True)
     problems = problems_of(df, CanonicalReads)
     assert "well A1: is read more than once at one wavelength; each well needs one read per wavelength" in problems
-    assert "well B2: flag must be one of ok, overflow, missing, invalid (got 'OVRFLW')" in problems
+    assert "well B2: flag must be one of ok, overflow, missing, invalid, flagged (got 'OVRFLW')" in problems
     assert "row 4: 'Q1' is not a well name like A1 or P24" in problems
     assert "row 4: row must be a letter A-P (got 'Q')" in problems
 
@@ -176,7 +188,7 @@ def _mutated(draw_plate: tuple, mutation: str, k: int) -> pd.DataFrame:
     for i, well in enumerate(wells):
         for w in wavelengths:
             flag = flags[(i + (w or 0)) % len(flags)]
-            records.append((well, w, 0.1 + i / 100 if flag == "ok" else None, flag))
+            records.append((well, w, 0.1 + i / 100 if flag in VALUED_FLAGS else None, flag, None if flag == "ok" else flag.upper()))
     df = reads(records)
     k %= len(df)
     if mutation == "bad_name":

@@ -233,8 +233,14 @@ def test_grid_header_with_eleven_columns(plate_exports):
 
 
 def test_letters_in_the_grid(plate_exports):
-    text = _text(plate_exports, PLATE_96).replace(",0.111,", ",0.1x1,")
-    assert _error(text).startswith("run7.csv: line 10: well A6 holds '0.1x1', which is not a number")
+    """One odd cell flags its well (invalid, the file's text as marker); the rest of the plate is read as before."""
+    text = _text(plate_exports, PLATE_96).replace(",0.111,", ",0.1x1,", 1)
+    [plate] = bmg_mars.read(text.encode("ascii"), "run7.csv")
+    [before] = bmg_mars.read(_bytes(plate_exports, PLATE_96), "run7.csv")
+    changed = plate.reads.compare(before.reads)
+    assert len(changed) == 1, "exactly one read differs"
+    odd = plate.reads.loc[changed.index[0]]
+    assert (odd["well"], odd["flag"], odd["marker"]) == ("A6", "invalid", "0.1x1") and math.isnan(odd["value"])
 
 
 def test_duplicated_row(plate_exports):
@@ -277,7 +283,9 @@ def test_broken_table_view(plate_exports):
     assert "line 10: well E5 is listed twice (first on line 9)" in _error("\r\n".join(lines[:9] + lines[8:]))
     cut = "\r\n".join(lines[:9] + [";".join(lines[9].split(";")[:101])])
     assert "line 10: well F5 has 99 values; expected 491" in _error(cut)
-    assert "line 9: well E5 holds 'abc'" in _error(text.replace(";0.066;", ";abc;", 1))
+    [plate] = bmg_mars.read(text.replace(";0.066;", ";abc;", 1).encode("ascii"), "run7.csv")  # one odd cell: one flagged read
+    text_cells = plate.reads[plate.reads["flag"].eq("invalid")]
+    assert text_cells[["well", "marker"]].drop_duplicates().values.tolist() == [["E5", "abc"]]
     assert "line 9: expected a well A01-P24 in the first column, found 'Q05'" in _error(text.replace("E05;", "Q05;"))
     assert "line 8: column 8 of the wavelength line holds '26x'" in _error(text.replace(";265;", ";26x;"))
 

@@ -1,3 +1,4 @@
+# long module: every Gen5 layout (text, csv, partial grids, read labels, odd cells) against the real exports.
 """Gen5 text reader: the real exports in ../shared, bad input, and round trips of write_text()."""
 
 from __future__ import annotations
@@ -166,8 +167,21 @@ def test_rows_out_of_order(plate_exports):
 
 
 def test_header_with_eleven_columns(plate_exports):
+    # Issue 13: a header may be a partial plate's (columns 1-11 alone is allowed), so the refusal is now at the first
+    # row, which holds 12 values under a header of 11 columns.
     text = _synergy_text(plate_exports).replace("\t10\t11\t12\r\n", "\t10\t11\r\n")
-    assert "line 30: the grid header has columns 1-11" in _error(text)
+    assert _error(text) == (
+        "run7.txt: line 31: row 'A' has 13 cells after its row letter, but the grid header has columns 1-11: a Gen5 grid "
+        "row has 11 values and then the read label. The file looks damaged: export it from Gen5 again."
+    )
+
+
+def test_header_beyond_column_24(plate_exports):
+    header = "\t" + "\t".join(str(c) for c in range(1, 49))
+    text = _synergy_text(plate_exports).replace("\t1\t2\t3\t4\t5\t6\t7\t8\t9\t10\t11\t12\r\n", header + "\r\n")
+    assert _error(text) == (
+        "run7.txt: line 30: the grid header has columns 1-48; a Gen5 plate has columns 1-12 (96 wells) or 1-24 (384 wells)."
+    )
 
 
 def test_no_results_grid(plate_exports):
@@ -178,7 +192,7 @@ def test_no_results_grid(plate_exports):
 def test_two_reads_with_the_same_label(plate_exports):
     text = _bytes(plate_exports, EPOCH).decode("ascii").replace("\t0.0522\t325\r\n", "\t0.0522\t280\r\n")
     message = _error(text)
-    assert "line 57: row 'B' has a second read at 280 nm (the first is on line 56)" in message
+    assert "line 57: row 'B' has a second read at 280 nm (the first is on line 56): '280' after '280'" in message
 
 
 # --- the writer ---------------------------------------------------------------------------------
@@ -290,3 +304,149 @@ def test_write_text_rejects_bad_shapes_and_flags():
         gen5.write_text([{"values": {450: np.zeros((8, 12))}, "flags": {"A1@630": "overflow"}}])
     with pytest.raises(ValueError):
         gen5.write_text([{"values": {450: np.zeros((8, 12))}, "flags": {"A1": "saturated"}}])
+
+
+# --- issue 13: odd cells, partial plates, reads without a plain wavelength label ------------------
+
+
+def _relabel(text: str, labels: list[str]) -> str:
+    """The Synergy export with one continuation line per label under row A (a copy of row A's values)."""
+    lines = text.split("\r\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith("A\t"))
+    values = lines[k].split("\t")[1:13]
+    lines[k] = "\t".join(["A", *values, labels[0]])
+    extra = ["\t".join(["", *values, label]) for label in labels[1:]]
+    return "\r\n".join(lines[: k + 1] + extra + lines[k + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "flag"),
+    [("2.1x", None, "invalid"), ("Path?", None, "invalid"), ("*0.356*", 0.356, "flagged"), ("2.5 (Range?)", 2.5, "flagged")],
+)
+def test_one_odd_cell_flags_its_well_and_the_plate_is_read(plate_exports, cell, value, flag):
+    # Issue 13: an odd cell used to refuse the plate; now the well is flagged with the file's text as its marker.
+    text = _synergy_text(plate_exports).replace("A\t2.100\t2.130\t", f"A\t2.100\t{cell}\t")
+    [plate] = gen5.read(text.encode(), "run7.txt")
+    a2 = _well(plate, "A2", 450)
+    assert (a2.flag, a2.marker) == (flag, cell)
+    assert a2.value == value if value is not None else math.isnan(a2.value)
+    assert len(plate.reads) == 96 and _well(plate, "A3", 450).value == 2.160
+
+
+def test_gen5_markers_are_kept_as_text(plate_exports):
+    [plate] = _read(plate_exports, SYNERGY)
+    assert (_well(plate, "A8", 450).flag, _well(plate, "A8", 450).marker) == ("overflow", "OVRFLW")
+    assert (_well(plate, "D12", 450).flag, _well(plate, "D12", 450).marker) == ("missing", "MISSED")
+    assert plate.reads.loc[plate.reads["flag"].eq("ok"), "marker"].isna().all()
+
+
+def test_rows_not_in_the_file_are_not_read(plate_exports):
+    # Issue 13: a grid with rows A-E only used to be refused ("the grid has no row 'F'"); it is a partial plate.
+    lines = _synergy_text(plate_exports).split("\r\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith("F\t"))
+    [plate] = gen5.read("\r\n".join(lines[:k] + lines[k + 3 :]).encode(), "run7.txt")
+    assert plate.n_wells == 96 and len(plate.reads) == 60
+    assert set(plate.reads["row"]) == set("ABCDE")
+    assert _well(plate, "E12", 450).value == 2.460
+
+
+def test_a_partial_header_reads_only_its_columns(plate_exports):
+    text = "\r\n".join(
+        [
+            "Software Version\t3.12.08",
+            "Plate Number\tPlate 1",
+            "Procedure Details",
+            "",
+            "Plate Type\t384 WELL PLATE",
+            "\tWavelengths:  450",
+            "",
+            "Results",
+            "\t3\t4\t5",
+            "A\t0.1\t0.2\tOVRFLW\t450",
+            "P\t0.4\t\t0.6\t450",
+            "",
+        ]
+    )
+    [plate] = gen5.read(text.encode(), "part.txt")
+    assert plate.n_wells == 384
+    assert plate.reads["well"].tolist() == ["A3", "A4", "A5", "P3", "P4", "P5"]
+    assert _well(plate, "A3", 450).value == 0.1 and _well(plate, "P5", 450).value == 0.6
+    assert _well(plate, "A5", 450).flag == "overflow" and _well(plate, "P4", 450).flag == "missing"
+
+
+def test_pathlength_test_and_reference_reads_are_raw_reads(plate_exports):
+    text = _relabel(
+        _synergy_text(plate_exports), ["260:977 [Test]", "260:900 [Ref]", "260:Pathlength", "abs450:450", "Corrected [Blank 450]"]
+    )
+    [plate] = gen5.read(text.encode(), "run7.txt")
+    assert plate.wavelengths == [977, 900, 450]
+    assert _well(plate, "A1", 977).value == 2.100 and _well(plate, "A12", 900).value == 2.400
+    assert plate.extra["Derived reads skipped"] == "260:Pathlength; Corrected [Blank 450]"
+
+
+def test_an_unknown_bracketed_suffix_is_named_not_read(plate_exports):
+    text = _relabel(_synergy_text(plate_exports), ["abs450:450", "abs450:630 [Xyz]"])
+    [plate] = gen5.read(text.encode(), "run7.txt")
+    assert plate.wavelengths == [450]
+    assert plate.extra["Unknown reads skipped"] == "abs450:630 [Xyz]"
+
+
+def test_polarisation_planes_at_one_wavelength_are_refused_by_label(plate_exports):
+    text = _relabel(_synergy_text(plate_exports), ["FP:485,528 [Parallel]", "FP:485,528 [Perpendicular]"])
+    assert _error(text) == (
+        "run7.txt: line 32: row 'A' has a second read at 528 nm (the first is on line 31): 'FP:485,528 [Perpendicular]' "
+        "after 'FP:485,528 [Parallel]'; labdb keeps one read per wavelength, so export one of these reads only."
+    )
+
+
+def test_an_alpha_read_is_the_one_read_without_a_wavelength(plate_exports):
+    text = _synergy_text(plate_exports).replace("\tabs450:450\r\n", "\tAlpha\r\n")
+    text = _relabel(text, ["Alpha", "Blank Alpha", "Log Alpha", "[Concentration]"])
+    [plate] = gen5.read(text.encode(), "run7.txt")
+    assert plate.wavelengths == [None] and len(plate.reads) == 96
+    assert plate.reads["value"].iloc[0] == 2.100
+    assert plate.extra["Read without wavelength"] == "Alpha"
+    assert plate.extra["Derived reads skipped"] == "Blank Alpha; Log Alpha; [Concentration]"
+
+
+def test_two_reads_without_a_wavelength_are_refused_by_label(plate_exports):
+    text = _relabel(_synergy_text(plate_exports), ["Read 1:Alpha", "Read 2:Lum"])
+    assert "row 'A' has a second read without a wavelength (the first is on line 31): 'Read 2:Lum' after 'Read 1:Alpha'" in _error(text)
+
+
+# --- issue 13: the Gen5 files of plate_exports_more (well by well against allotropy in test_more_exports.py)
+
+
+def _more(plate_exports_more, name: str):
+    path = plate_exports_more / "agilent_gen5" / name
+    return gen5.read(path.read_bytes(), path.name)
+
+
+def test_more_lowry_flagged_value_keeps_number_and_marker(plate_exports_more):
+    [plate] = _more(plate_exports_more, "absorbance__Lowry_Protein_Assay_no_results_matrix.txt")
+    h3 = _well(plate, "H3", 660)
+    assert (h3.value, h3.flag, h3.marker) == (0.356, "flagged", "*0.356*")
+    assert plate.wavelengths == [660] and plate.extra["Derived reads skipped"] == "Conc"
+
+
+def test_more_single_row_grid_is_a_partial_plate(plate_exports_more):
+    [plate] = _more(plate_exports_more, "absorbance__absorbance_error_document_example.txt")
+    assert plate.n_wells == 96 and plate.reads["well"].tolist() == [f"A{c}" for c in range(1, 13)]
+    a1 = _well(plate, "A1", 260)
+    assert (a1.flag, a1.marker) == ("overflow", "OVRFLW") and _well(plate, "A12", 260).value == 0.650
+
+
+def test_more_pathlength_file_reads_all_five_raw_reads(plate_exports_more):
+    [plate] = _more(plate_exports_more, "absorbance__endpoint_pathlength_correct_singleplate.txt")
+    assert plate.wavelengths == [977, 900, 260, 280, 230] and len(plate.reads) == 480
+    assert _well(plate, "A1", 977).value == 0.056 and _well(plate, "A1", 900).value == 0.035
+    skipped = plate.extra["Derived reads skipped"].split("; ")
+    assert "260:Pathlength" in skipped and "Ratio 260/280" in skipped and "DNA concentration ng/uL" in skipped
+
+
+def test_more_alphalisa_reads_alpha_without_a_wavelength(plate_exports_more):
+    [plate] = _more(plate_exports_more, "fluorescence__alphalisa_endpoint_singleplate.txt")
+    assert plate.wavelengths == [None] and len(plate.reads) == 96 and (plate.reads["flag"] == "ok").all()
+    assert plate.reads.set_index("well").loc["B6", "value"] == 3
+    assert plate.extra["Derived reads skipped"] == "Blank Alpha; Log Alpha; [Concentration]"
+    assert plate.extra["Read without wavelength"] == "Alpha"

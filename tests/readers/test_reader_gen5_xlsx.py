@@ -208,19 +208,32 @@ def test_grid_header_with_eleven_columns(plate_exports):
     def edit(rows):
         del rows[29][-1]  # row 30: the header '', 1..12
 
+    # Issue 13: a header may be a partial plate's (columns 1-11), so the refusal is at the first row, whose 12 values
+    # do not fit under it.
     message = _error(_broken(plate_exports, edit, shift=True))
-    assert message.startswith("run7.xlsx: sheet 'Plate 1 - Sheet1', row 30: the grid header has columns 1-11")
+    assert message.startswith(
+        "run7.xlsx: sheet 'Plate 1 - Sheet1', row 31: row 'A' has 13 cells after its row letter, but the grid header has columns 1-11"
+    )
 
 
-def test_letters_in_the_grid(plate_exports):
+def test_letters_in_the_grid_flag_the_well(plate_exports):
+    # Issue 13: one odd cell used to refuse the plate; now that well is flagged invalid with the cell's text.
     def edit(rows):
         rows[30][3] = "2.1x"  # row 31, row letter A in column B, so A2 is in column D
 
-    message = _error(_broken(plate_exports, edit, shift=True, numbers=True))
-    assert message == (
-        "run7.xlsx: sheet 'Plate 1 - Sheet1', row 31: well A2 holds '2.1x', which is not a number; "
-        "expected a number or a Gen5 marker (OVRFLW, MISSED, ?????)."
-    )
+    [plate] = gen5.read(_broken(plate_exports, edit, shift=True, numbers=True), "run7.xlsx")
+    a2 = plate.reads[plate.reads["well"] == "A2"].iloc[0]
+    assert (a2["flag"], a2["marker"]) == ("invalid", "2.1x") and math.isnan(a2["value"])
+    assert len(plate.reads) == 96 and _well(plate, "A3", 450) == (2.16, "ok")
+
+
+def test_flagged_number_in_a_workbook_keeps_number_and_marker(plate_exports):
+    def edit(rows):
+        rows[30][1] = "*2.100*"  # row 31, A1 (unshifted: the letter in column A, A1 in column B)
+
+    [plate] = gen5.read(_broken(plate_exports, edit, numbers=True), "run7.xlsx")
+    a1 = plate.reads[plate.reads["well"] == "A1"].iloc[0]
+    assert (a1["value"], a1["flag"], a1["marker"]) == (2.1, "flagged", "*2.100*")
 
 
 def test_duplicated_row(plate_exports):
@@ -231,12 +244,26 @@ def test_duplicated_row(plate_exports):
     assert message.startswith("run7.xlsx: sheet 'Plate 1 - Sheet1', row 33: row 'B' comes after row 'B'")
 
 
-def test_truncated_sheet(plate_exports):
+def test_sheet_with_rows_a_to_e_is_a_partial_plate(plate_exports):
+    # Issue 13: rows not in the sheet are wells not read (a partial plate), no longer "the grid has no row 'F'".
     def edit(rows):
         del rows[35:]  # cut after row E (row 35)
 
-    message = _error(_broken(plate_exports, edit, numbers=True))
-    assert message.startswith("run7.xlsx: sheet 'Plate 1 - Sheet1', row 35: the grid has no row 'F'; a 96-well grid")
+    [plate] = gen5.read(_broken(plate_exports, edit, numbers=True), "run7.xlsx")
+    assert plate.n_wells == 96 and len(plate.reads) == 60 and set(plate.reads["row"]) == set("ABCDE")
+    assert _well(plate, "E12", 450) == (2.46, "ok")
+
+
+def test_shifted_partial_header_in_a_workbook(plate_exports):
+    def edit(rows):
+        rows[29] = ["", "", 3, 4, 5]  # row 30: a header of columns 3-5, shifted one column right
+        rows[30] = ["", "A", 0.1, "OVRFLW", 0.3, "abs450:450"]
+        del rows[31:38]
+
+    [plate] = gen5.read(_broken(plate_exports, edit), "run7.xlsx")
+    assert plate.reads["well"].tolist() == ["A3", "A4", "A5"]
+    assert _well(plate, "A3", 450) == (0.1, "ok") and _well(plate, "A5", 450) == (0.3, "ok")
+    assert plate.reads["flag"].tolist()[1] == "overflow"
 
 
 def test_truncated_or_foreign_files(plate_exports):

@@ -15,6 +15,7 @@ from labdb.core.errors import InputError
 from labdb.readers import grid
 from labdb.readers.base import expand_flags
 from labdb.readers.canonical import READ_COLUMNS
+from labdb.readers.registry import detect, read_plates
 from qc.vocab import well_name
 
 ROWS = "ABCDEFGH"
@@ -199,24 +200,36 @@ def test_grid_that_stops_early():
     assert message == "bad.csv: line 8: expected row 'G' of the 96-well grid (rows A-H in order) but found nothing."
 
 
-def test_junk_cell_in_csv():
+def _only_odd_well(plate, well: str, flag: str, marker: str) -> None:
+    """The plate is read whole; `well` alone carries `flag` and the file's text as its marker, without a value."""
+    assert plate.n_wells == 96 and len(plate.reads) == 96
+    odd = _cell(plate, well)
+    assert (odd.flag, odd.marker) == (flag, marker) and math.isnan(odd.value)
+    others = plate.reads[plate.reads["well"] != well]
+    assert (others["flag"] == "ok").all() and others["marker"].isna().all()
+
+
+def test_junk_cell_in_csv_flags_its_well():
+    """One odd cell does not refuse the plate (issue 13): the well is invalid, its text kept as the marker."""
     rows = _grid_rows()
     rows[2][4] = "abc"
-    message = _error(_csv(rows))
-    assert message.startswith("bad.csv: line 3: well B4 holds 'abc', which is not a number")
+    plate = _one(_csv(rows), "odd.csv")
+    _only_odd_well(plate, "B4", "invalid", "abc")
+    assert _cell(plate, "B3").value == 1.02 and _cell(plate, "B5").value == 1.04
 
 
-def test_junk_cell_in_xlsx_names_sheet_and_cell(tmp_path):
+def test_junk_cell_in_xlsx_flags_its_well(tmp_path):
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "Plate"
     for row in _grid_rows():
         sheet.append([None if v == "" else v for v in row])
     sheet["E4"] = "n.d."
-    path = tmp_path / "bad.xlsx"
+    path = tmp_path / "odd.xlsx"
     book.save(path)
-    message = _error(path.read_bytes(), "bad.xlsx")
-    assert message.startswith("bad.xlsx: sheet 'Plate', cell E4: well C4 holds 'n.d.', which is not a number")
+    plate = _one(path.read_bytes(), "odd.xlsx")
+    _only_odd_well(plate, "C4", "invalid", "n.d.")
+    assert _cell(plate, "C3").value == 2.02
 
 
 def test_value_after_the_last_column():
@@ -248,6 +261,52 @@ def test_sniff():
     assert grid.sniff(_csv(_grid_rows(), ";"), "x.csv")
     assert grid.sniff(b"PK\x03\x04", "x.xlsx")
     assert not grid.sniff(b"Sample,OD\r\nS1,0.5\r\n", "x.csv")
+
+
+# --- other programs' exports are refused by name, never read as grids ------------------------------
+
+
+def test_smart_control_workbook_is_refused_by_name(plate_exports_more):
+    path = plate_exports_more / "bmg_labtech_smart_control" / "fluorescence_endpoint_example2.xlsx"
+    data = path.read_bytes()
+    assert detect(data, path.name) is grid  # the last reader tried: it refuses the file naming the program
+    with pytest.raises(InputError) as err:
+        read_plates(data, path.name)
+    message = str(err.value)
+    assert message.startswith(
+        "fluorescence_endpoint_example2.xlsx: sheet 'Microplate End point', row 4: this is a BMG Labtech SMART Control "
+        "export ('Path: C:\\Program Files (x86)\\BMG\\SMART Control\\user\\Data'), which labdb does not read;"
+    )
+    assert "BMG LABTECH MARS" in message and "Plate grid (CSV or Excel)" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "line", "program"),
+    [
+        ("plate_exports_more", "revvity_kaleido/fluorescence__fluorescence_endpoint_single_plate_example_01.csv", 1, "EnSight or Kaleido"),
+        ("plate_exports_more", "perkin_elmer_envision/PE_Envision_absorbance_example01.csv", 2, "EnVision or EnSpire"),
+        ("plate_exports", "perkinelmer_revvity/kaleido_abs450_96.csv", 5, "Kaleido"),
+        ("plate_exports", "perkinelmer_revvity/enspire_elisa_450_630.csv", 2, "EnVision or EnSpire"),
+    ],
+    ids=["ensight", "envision-matrix", "kaleido2", "enspire"],
+)
+def test_revvity_exports_are_not_read_as_grids(request, folder, name, line, program):
+    """Named .txt, a Revvity export is not the revvity reader's (it claims .csv): the grid refuses it naming the
+    program and the reader to use, instead of reading its grids or refusing it with a misleading message."""
+    data = (request.getfixturevalue(folder) / name).read_bytes()
+    assert grid.sniff(data, "export.txt") and detect(data, "export.txt") is grid
+    message = _error(data, "export.txt")
+    assert message.startswith(f"export.txt: line {line}: this is a PerkinElmer/Revvity {program} export (")
+    assert "not a plain grid; read it with the 'revvity' reader (a .csv file, or give --format revvity)" in message
+    assert read_plates(data, "export.txt", format="revvity")  # where it is read
+
+
+def test_a_foreign_header_is_claimed_only_to_be_refused():
+    assert grid.sniff(b"EnSight Results from\r\nProtocol Name,foo\r\n", "x.csv")
+    message = _error(b"EnSight Results from\r\nProtocol Name,foo\r\n", "x.csv")
+    assert message.startswith("x.csv: line 1: this is a PerkinElmer/Revvity EnSight or Kaleido export ('EnSight Results from')")
+    plain = _csv([["Plate information about run 7"], *_grid_rows()])  # such words in a title are not a header
+    assert _one(plain).extra == {"title of the grid at line 2": "Plate information about run 7"}
 
 
 # --- the writer ---------------------------------------------------------------------------------

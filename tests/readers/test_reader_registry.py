@@ -121,8 +121,8 @@ def test_unrecognised_file_says_what_was_tried_and_what_it_looked_like():
         ([("I1", 450, 0.1, "ok")], 96, "well 'I1' does not exist on a 96-well plate (rows A-H, columns 1-12)"),
         ([("A13", 450, 0.1, "ok")], 96, "well 'A13' does not exist"),
         ([("P24", 450, 0.1, "ok"), ("Q1", 450, 0.1, "ok")], 384, "well 'Q1' does not exist on a 384-well"),
-        ([("A1", 450, 0.1, "saturated")], 96, "well A1: flag must be one of ok, overflow, missing, invalid (got 'saturated')"),
-        ([("A1", 450, None, "ok")], 96, "well A1: value must be present exactly when flag is 'ok'"),
+        ([("A1", 450, 0.1, "saturated")], 96, "well A1: flag must be one of ok, overflow, missing, invalid, flagged (got 'saturated')"),
+        ([("A1", 450, None, "ok")], 96, "well A1: value must be present exactly when flag is ok or flagged"),
         ([("A1", 450, 0.1, "ok"), ("A1", 450, 0.2, "ok")], 96, "well A1: is read more than once at one wavelength"),
         ([("A1", None, 0.1, "ok"), ("A1", None, 0.2, "ok")], 96, "well A1: is read more than once at one wavelength"),
         ([("A1", 450, 0.1, "ok"), ("A1", 630, 0.2, "ok"), ("A1", None, 0.3, "ok")], 96, None),
@@ -137,6 +137,18 @@ def test_check_plate_refuses_broken_plates(records, n_wells, expected):
         registry.check_plate(_plate(records, n_wells), "run7.txt")
     message = str(err.value)
     assert message.startswith("run7.txt: plate 'P1': ") and expected in message and "\n" not in message
+
+
+def test_a_plate_of_text_is_refused_but_one_odd_cell_is_not():
+    """An odd cell is a flagged well; a plate whose reads are mostly text (a sample-name grid read as values) is not
+    a grid of readings and is refused in one line naming some of the text."""
+    wells = [f"{r}{c}" for r in "ABCDEFGH" for c in range(1, 13)]
+    one_odd = [(w, 450, 0.1, "ok") for w in wells[:-1]] + [(wells[-1], 450, None, "invalid", "Path?")]
+    registry.check_plate(_plate(one_odd), "run7.txt")
+    names = [(w, 450, None, "invalid", f"S{i}") for i, w in enumerate(wells[:60])] + [(w, 450, 0.1, "ok") for w in wells[60:]]
+    with pytest.raises(InputError) as err:
+        registry.check_plate(_plate(names), "run7.txt")
+    assert str(err.value).startswith("run7.txt: plate 'P1': 60 of 96 cells are text, not readings (such as 'S0', 'S1', 'S2')")
 
 
 def test_check_plate_accepts_a_good_plate():

@@ -1,3 +1,4 @@
+# long module: every EnVision, EnSpire and Kaleido layout against the real exports, and their refusals.
 """PerkinElmer/Revvity reader: the real EnVision, EnSpire and Kaleido exports in ../shared, variants, bad input."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pytest
+from peer import differences, peer_reads
 
 from labdb.core.errors import InputError
 from labdb.readers import revvity
@@ -229,11 +231,39 @@ def test_row_with_eleven_values(plate_exports):
     assert "line 11: row 'A' has 11 values; expected 12" in _error(text)
 
 
-def test_letters_in_the_grid(plate_exports):
+def test_letters_in_a_cell_flag_only_that_well(plate_exports):
+    """One odd cell does not refuse the plate (issue 13): the well is invalid, with the file's text as its marker."""
     text = _text(plate_exports, ENSPIRE).replace("A,2.0450,1.9060", "A,2.0450,1.9O60")
-    assert _error(text) == (
-        "run7.csv: line 11: well A2 holds '1.9O60', which is not a number; expected a number, an overflow marker or an empty cell."
-    )
+    [plate] = revvity.read(text.encode(), "run7.csv")
+    assert plate.wavelengths == [450, 630] and len(plate.reads) == 192
+    odd = _row(plate, "A2", 450)
+    assert (odd["flag"], odd["marker"]) == ("invalid", "1.9O60") and math.isnan(odd["value"])
+    others = plate.reads.drop(odd.name)
+    assert (others["flag"] == "ok").all() and others["marker"].isna().all()
+    assert _value(plate, "A1", 450) == 2.045 and _value(plate, "A2", 630) == 0.062
+
+
+def _row(plate, well: str, wavelength: int | None) -> pd.Series:
+    reads = plate.reads[plate.reads["well"] == well]
+    reads = reads[reads["wavelength_nm"].isna() if wavelength is None else reads["wavelength_nm"] == wavelength]
+    assert len(reads) == 1, (well, wavelength)
+    return reads.iloc[0]
+
+
+def test_marked_cells_keep_their_number_or_their_text(plate_exports):
+    text = _text(plate_exports, ENSPIRE).replace("A,2.0450,1.9060,0.9430,1.0440", "A,*2.0450*,OVRFLW,Range?,0.9 (Range?)")
+    [plate] = revvity.read(text.encode(), "run7.csv")
+    got = {w: (_row(plate, w, 450)["flag"], _row(plate, w, 450)["marker"]) for w in ("A1", "A2", "A3", "A4", "A5")}
+    got = {w: (flag, None if pd.isna(marker) else marker) for w, (flag, marker) in got.items()}
+    assert got == {
+        "A1": ("flagged", "*2.0450*"),
+        "A2": ("overflow", "OVRFLW"),
+        "A3": ("invalid", "Range?"),
+        "A4": ("flagged", "0.9 (Range?)"),
+        "A5": ("ok", None),
+    }
+    assert _row(plate, "A1", 450)["value"] == 2.045 and _row(plate, "A4", 450)["value"] == 0.9
+    assert math.isnan(_row(plate, "A2", 450)["value"]) and math.isnan(_row(plate, "A3", 450)["value"])
 
 
 def test_duplicated_row(plate_exports):
@@ -342,13 +372,165 @@ def _unlabelled(plate, well: str) -> float:
     return plate.reads.loc[plate.reads["well"] == well, "value"].iloc[0]
 
 
-@pytest.mark.parametrize("name", [ENVISION, ENSPIRE, KALEIDO])
-def test_every_truncation_gives_plates_or_a_one_line_error(plate_exports, name):
+# --- more real exports: bare value matrices, HTRF channels, Kaleido 3 / EnSight (plate_exports_more) ---------
+
+MATRICES = "perkin_elmer_envision/PE_Envision_absorbance_example01.csv"
+HTRF = "perkin_elmer_envision/PE_Envision_fluorescence_example01.csv"
+KALEIDO3 = "revvity_kaleido/fluorescence__fluorescence_endpoint_single_plate_example_01.csv"
+
+
+def _more(plate_exports_more, name: str) -> str:
+    return (plate_exports_more / name).read_bytes().decode("utf-8")
+
+
+@pytest.mark.parametrize("name", [HTRF, KALEIDO3])
+def test_more_exports_read_as_the_peer_reads_them(plate_exports_more, name):
+    path = plate_exports_more / name
+    assert detect(path.read_bytes(), path.name) is revvity
+    assert differences(read_plates(path.read_bytes(), path.name), peer_reads(path)) == []
+
+
+def test_envision_bare_value_matrices(plate_exports_more):
+    """EnVision may write a bare value matrix (no header, no row letters) after the plate information."""
+    path = plate_exports_more / MATRICES
+    one, two = plates = read_plates(path.read_bytes(), path.name)
+    assert [p.name for p in plates] == ["8/22/2023 10:50:28 AM", "8/22/2023 10:57:39 AM"]  # the barcodes
+    assert all(p.n_wells == 384 and len(p.reads) == 384 and (p.reads["flag"] == "ok").all() for p in plates)
+    assert one.wavelengths == [562]  # 'Labels:' BCA Absorbance @ 562: 'Excitation wavelength 562 nm'
+    assert one.extra["wavelengths of BCA Absorbance @ 562(1)"] == "excitation 562 nm"
+    assert two.wavelengths == [None]  # an AlphaScreen label: no wavelength anywhere in the file
+    assert (_value(one, "A1", 562), _value(one, "A24", 562), _value(one, "P24", 562)) == (2.63, 2.727, 2.639)
+    # Plate 2 first has a calculated (Crosstalk) matrix, which is derived and skipped; the raw one is read.
+    assert _unlabelled(two, "A1") == 8.0 and _unlabelled(two, "A15") == 0.0 and _unlabelled(two, "P24") == 4.0
+    assert "Formula" not in two.extra and two.extra["Label"] == "Screen 384 OptiPlate(1)"
+    assert one.read_time == datetime(2023, 8, 22, 10, 57, 3) and one.serial == "1051017"
+    # The peer (allotropy) gives plate 1 no wavelength: it reads filter CWLs only, not the label's monochromator
+    # 'Excitation wavelength 562 nm'. The export wins (SOURCES.md); with that wavelength every well agrees.
+    peer = peer_reads(path)
+    assert differences(plates, peer) == ["plate 8/22/2023 10:50:28 AM: no read at None nm (ours: [562])"]
+    assert differences(plates, [{**peer[0], "wavelength": 562}, *peer[1:]]) == []
+
+
+def _bare(text: str) -> str:
+    """The EnVision fixture with its titled grids turned into bare value matrices."""
+    text = re.sub(r"Results for A450\(1\) - channel 1 \(A\)\n,01,[^\n]*\n", "", text)
+    return re.sub(r"(?m)^[A-H],(?=\d)", "", text)
+
+
+def test_bare_matrices_read_as_the_titled_grids(plate_exports):
+    text = _text(plate_exports, ENVISION)
+    bare = _bare(text)
+    assert "Results for" not in bare and "\n0.1500,0.0850," in bare
+    for plate, titled in zip(revvity.read(bare.encode(), "bare.csv"), revvity.read(text.encode(), ENVISION), strict=True):
+        pd.testing.assert_frame_equal(plate.reads, titled.reads)
+        assert plate.name == titled.name and plate.read_time == titled.read_time
+    odd = bare.replace("\n0.1500,0.0850,", "\n0.1500,Path?,", 1)
+    reads = revvity.read(odd.encode(), "bare.csv")[0].reads
+    assert reads.loc[reads["well"] == "A2", ["flag", "marker"]].values.tolist() == [["invalid", "Path?"]]
+    assert (reads.loc[reads["well"] != "A2", "flag"] == "ok").all()
+
+
+def test_bare_matrix_of_a_wrong_shape(plate_exports):
+    bare = _bare(_text(plate_exports, ENVISION))
+    short = re.sub(r"\n0\.1800,0\.0900,[^\n]*", "", bare, count=1)  # plate 1 loses its row H
+    assert _error(short) == (
+        "run7.csv: line 9: the value matrix under the 'Plate information' block has 7 rows of up to 12 values; "
+        "expected 8 rows of 12 (96-well plate) or 16 rows of 24 (384-well plate)."
+    )
+    wide = bare.replace("\n0.1500,0.0850,", "\n0.1500,0.0850,0.1,", 1)
+    assert "line 9: the value matrix under the 'Plate information' block has 8 rows of up to 13 values" in _error(wide)
+
+
+def test_htrf_channels_are_two_reads_keyed_by_their_emission(plate_exports_more):
+    path = plate_exports_more / HTRF
+    [plate] = read_plates(path.read_bytes(), path.name)
+    assert plate.name == "Plate 1" and plate.wavelengths == [665, 620] and len(plate.reads) == 192  # no ratio plate
+    assert plate.extra["wavelengths of AC HTRF Laser [Eu](1) channel 1"] == "excitation 320 nm, emission 665 nm"
+    assert plate.extra["wavelengths of AC HTRF Laser [Eu](1) channel 2"] == "excitation 320 nm, emission 620 nm"
+    assert (_value(plate, "A1", 665), _value(plate, "H7", 665)) == (31441, 3339)
+    assert (_value(plate, "A1", 620), _value(plate, "H7", 620)) == (80368, 81633)
+    for wavelength in (665, 620):  # columns 4 and 8-12 were not read
+        flags = plate.reads.loc[plate.reads["wavelength_nm"] == wavelength, "flag"]
+        assert flags.value_counts().to_dict() == {"ok": 48, "missing": 48}
+    assert _row(plate, "A4", 665)["flag"] == "missing"
+
+
+def test_htrf_channels_that_cannot_be_told_apart(plate_exports_more):
+    text = _more(plate_exports_more, HTRF)
+    both = "reads 'AC HTRF Laser [Eu](1) channel 1' (line 30) and 'AC HTRF Laser [Eu](1) channel 2' of plate 'Plate 1'"
+    message = _error(text.replace("2nd ems. filter,,,,Cy5 620\r\n", ""))
+    assert message.startswith(f"run7.csv: line 50: {both} cannot be told apart by wavelength")
+    assert "('AC HTRF Laser [Eu](1) channel 2' has no emission wavelength)" in message
+    message = _error(text.replace("2nd ems. filter,,,,Cy5 620", "2nd ems. filter,,,,APC 665"))
+    assert message.startswith(f"run7.csv: line 50: {both} cannot be told apart by wavelength (both 665 nm)")
+    message = _error(text.replace("channel 2 window 1", "channel 1 window 1"))
+    assert message.startswith("run7.csv: line 50: plate 'Plate 1' has a second 'AC HTRF Laser [Eu](1)' read")
+
+
+def test_kaleido3_ensight_export(plate_exports_more):
+    path = plate_exports_more / KALEIDO3
+    data = path.read_bytes()
+    assert revvity.sniff(data, path.name) and detect(data, path.name) is revvity
+    [plate] = read_plates(data, path.name)
+    assert plate.name == "V-2022-11-10 12:11:46" and plate.n_wells == 384 and len(plate.reads) == 384
+    assert plate.wavelengths == [535] and (plate.reads["flag"] == "ok").all()
+    assert (_value(plate, "A1", 535), _value(plate, "B23", 535), _value(plate, "P24", 535)) == (18126, 133515, 85178)
+    assert plate.extra["wavelengths of Fluorescence intensity 1"] == "excitation 485 nm, emission 535 nm"
+    assert plate.read_time == datetime(2022, 11, 10, 12, 11, 46)
+    assert (plate.software_version, plate.serial, plate.instrument) == ("Kaleido 3.0.3067.117", "2108181", None)
+    assert plate.extra["Protocol Name"] == "foo" and plate.extra["Plate Type Name"] == "384 General"
+    assert "Excitation Wavelength [nm]" not in plate.extra  # the measurement details are not plate metadata
+    german = revvity.read(_semicolon(_more(plate_exports_more, KALEIDO3)).encode(), "de.csv")[0]
+    pd.testing.assert_frame_equal(german.reads, plate.reads)
+    row = "V-2022-11-10 12:11:46,1,,,,,,,,,"
+    table = revvity.read(_more(plate_exports_more, KALEIDO3).replace(row, row.replace(",,,,,,,,,", ",,,,490,520,,,,")).encode(), "t.csv")
+    assert table[0].wavelengths == [520]  # the table's 'Ems wl' is the read's own
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("V-2022-11-10 12:11:46,2,,,,,,,,,", "line 8: Repeat 2 under 'Result for Fluorescence intensity 1'; kinetic reads"),
+        ("V-2022-11-10 12:11:46,1,3,,,,,,,,", "line 8: Loop no 3 under 'Result for Fluorescence intensity 1'; kinetic reads"),
+        ("V-2022-11-10 12:11:46,1,,1,1,,,,,,", "line 8: 'Result for Fluorescence intensity 1' is a well scan"),
+        ("V-2022-11-10 12:11:46,1,,,,,,,,,\r\nV-2022-11-10 12:11:46,1,,,,,,,,,", "line 9: a second barcode row for one grid"),
+        ("", "line 7: the 'Barcode,Repeat,...' table under 'Result for Fluorescence intensity 1' has no row."),
+    ],
+    ids=["repeat", "loop", "well-scan", "two-rows", "no-row"],
+)
+def test_kaleido3_refusals(plate_exports_more, row, expected):
+    text = _more(plate_exports_more, KALEIDO3).replace("V-2022-11-10 12:11:46,1,,,,,,,,,\r\n", row + "\r\n" if row else "", 1)
+    assert expected in _error(text)
+
+
+def test_kaleido3_refusals_of_a_broken_structure(plate_exports_more):
+    text = _more(plate_exports_more, KALEIDO3)
+    no_table = re.sub(r"Barcode,Repeat,[^\n]*\n[^\n]*\n", "", text, count=1)
+    assert "line 8: expected the 'Barcode,Repeat,...' table under 'Result for Fluorescence intensity 1'" in _error(no_table)
+    cut = text[: text.index("Measurement Information")]
+    assert "line 26: the file ends after the plate results" in _error(cut)
+
+
+def test_sniff_in_plate_exports_more(plate_exports_more):
+    claimed = {
+        str(p.relative_to(plate_exports_more))
+        for p in plate_exports_more.rglob("*")
+        if p.is_file() and revvity.sniff(p.read_bytes(), p.name)
+    }
+    assert claimed == {MATRICES, HTRF, KALEIDO3}
+
+
+TRUNCATED = [("plate_exports", f"perkinelmer_revvity/{n}", 45) for n in (ENVISION, ENSPIRE, KALEIDO)]
+TRUNCATED += [("plate_exports_more", n, 90) for n in (MATRICES, HTRF, KALEIDO3)]
+
+
+@pytest.mark.parametrize(("folder", "name", "head"), TRUNCATED, ids=[n.split("/")[-1] for _, n, _ in TRUNCATED])
+def test_every_truncation_gives_plates_or_a_one_line_error(request, folder, name, head):
     """Cut the file at the end and in the middle of every line of the plates (then of every 10th line of the
     footer): never a crash, never a malformed plate."""
-    text = _text(plate_exports, name)
+    text = (request.getfixturevalue(folder) / name).read_bytes().decode("utf-8")
     ends = [m.end() for m in re.finditer("\n", text)]
-    cuts = sorted(set(ends[:45] + ends[45::10]) | {(a + b) // 2 for a, b in zip([0, *ends[:44]], ends[:45])})
+    cuts = sorted(set(ends[:head] + ends[head::10]) | {(a + b) // 2 for a, b in zip([0, *ends[: head - 1]], ends[:head])})
     outcomes = {"plates": 0, "errors": 0}
     for cut in cuts:
         try:

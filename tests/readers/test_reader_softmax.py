@@ -1,3 +1,4 @@
+# long module: every SoftMax block layout (plate, time, notes, groups, odd cells) against the real exports.
 """SoftMax Pro text reader: the real exports in ../shared, the registry, and broken or unusual variants."""
 
 from __future__ import annotations
@@ -179,19 +180,41 @@ def _set_cell(lines: list[str], line_no: int, cell: int, value: str) -> list[str
     return out
 
 
-def test_markers_become_flags_with_nan_values(plate_exports):
+def test_markers_become_flags_with_nan_values_and_keep_their_text(plate_exports):
     lines = _lines(plate_exports)
     # Line 4 is row A: cells 2-13 are A1-A12 at 450 nm, cell 14 is empty, cells 15-26 are A1-A12 at 630 nm.
     for cell, marker in [(2, "Range?"), (3, "#Sat"), (4, "Sat"), (5, "Error"), (6, ""), (7, " "), (15, "OVRFLW")]:
         lines = _set_cell(lines, 4, cell, marker)
     [plate] = softmax.read("\n".join(lines).encode(), "markers.txt")
-    expected = {"A1": "invalid", "A2": "overflow", "A3": "overflow", "A4": "invalid", "A5": "missing", "A6": "missing"}
-    for well, flag in expected.items():
+    expected = {
+        "A1": ("invalid", "Range?"),
+        "A2": ("overflow", "#Sat"),
+        "A3": ("overflow", "Sat"),
+        "A4": ("invalid", "Error"),
+        "A5": ("missing", None),
+        "A6": ("missing", None),
+    }
+    for well, (flag, marker) in expected.items():
         row = _well(plate, well, 450)
         assert row.flag == flag and math.isnan(row.value), well
-    assert _well(plate, "A1", 630).flag == "overflow"
+        assert pd.isna(row.marker) if marker is None else row.marker == marker, well
+    assert (_well(plate, "A1", 630).flag, _well(plate, "A1", 630).marker) == ("overflow", "OVRFLW")
     assert _well(plate, "A7", 450).value == 0.5062 and _well(plate, "A2", 630).value == 0.0575
+    assert pd.isna(_well(plate, "A7", 450).marker)
     assert plate.reads["flag"].value_counts().to_dict() == {"ok": 185, "invalid": 2, "overflow": 3, "missing": 2}
+
+
+def test_pathcheck_failure_and_a_flagged_number_flag_one_well_each(plate_exports):
+    # SoftMax writes 'Path?' where PathCheck failed (allotropy's abs_endpoint_plates.txt, well B1): the well is
+    # invalid with that marker and the plate is read; a number between asterisks keeps its number, flagged.
+    lines = _set_cell(_set_cell(_lines(plate_exports), 5, 2, "Path?"), 5, 16, "*0.0461*")  # B1 at 450, B2 at 630
+    [plate] = registry.read_plates("\n".join(lines).encode(), "path.txt")
+    b1 = _well(plate, "B1", 450)
+    assert (b1.flag, b1.marker) == ("invalid", "Path?") and math.isnan(b1.value)
+    b2 = _well(plate, "B2", 630)
+    assert (b2.flag, b2.value, b2.marker) == ("flagged", 0.0461, "*0.0461*")
+    assert _well(plate, "B2", 450).value == 1.6721 and _well(plate, "B1", 630).value == 0.0442
+    assert plate.reads["flag"].value_counts().to_dict() == {"ok": 190, "invalid": 1, "flagged": 1}
 
 
 # --- broken files -------------------------------------------------------------------------------
@@ -236,12 +259,29 @@ def test_row_with_a_missing_cell(plate_exports):
     assert "line 10: plate 'Plate01': row G has " in _error(lines)
 
 
-def test_letters_in_the_grid(plate_exports):
+def test_letters_in_the_grid_flag_that_well_and_the_plate_is_read(plate_exports):
+    # Issue 13: one odd cell never refuses the plate (it used to); the well is invalid with the cell's text.
     lines = _set_cell(_lines(plate_exports), 5, 6, "abc")  # line 5 is row B; cell 6 is B5 at 450 nm
+    [plate] = registry.read_plates("\n".join(lines).encode(), "run7.txt")
+    b5 = _well(plate, "B5", 450)
+    assert (b5.flag, b5.marker) == ("invalid", "abc") and math.isnan(b5.value)
+    assert _well(plate, "B5", 630).flag == "ok" and _well(plate, "B6", 450).value == 0.6056
+    assert plate.reads["flag"].value_counts().to_dict() == {"ok": 191, "invalid": 1}
+    lines = _set_cell(_lines(plate_exports, TIME_REDUCED), 21, 10, "x1")  # TimeFormat: cell 10 is A9
+    [plate] = registry.read_plates("\n".join(lines).encode(), "run7.txt")
+    a9 = _well(plate, "A9", None)
+    assert (a9.flag, a9.marker) == ("invalid", "x1") and math.isnan(a9.value)
+    assert plate.reads["flag"].value_counts().to_dict() == {"ok": 95, "invalid": 1}
+
+
+def test_repeated_reads_at_one_wavelength_are_refused_by_name(plate_exports):
+    # allotropy's abs_endpoint_plates.txt lists '426 426 426': three reads the canonical form (one read per well and
+    # wavelength) cannot hold apart yet, so they are refused, never merged or dropped.
+    lines = _lines(plate_exports)
+    lines[1] = lines[1].replace("\t450 630 \t", "\t450 450 \t")
     message = _error(lines)
-    assert message.startswith("run7.txt: line 5: plate 'final read': well B5 at 450 nm holds 'abc', neither a number")
-    lines = _set_cell(_lines(plate_exports, TIME_REDUCED), 21, 10, "x1")
-    assert "line 21: plate 'Plate1': well A9 holds 'x1'" in _error(lines)
+    assert message.startswith("run7.txt: line 2: plate 'final read': the wavelengths '450 450' hold 2 reads at 450 nm;")
+    assert "one read per well and wavelength" in message
 
 
 def test_block_count_that_does_not_match(plate_exports):
@@ -293,6 +333,56 @@ def test_no_plate_block(plate_exports):
     lines = _lines(plate_exports, GROUPS_650)
     only_groups = ["##BLOCKS= 3", *lines[13:]]
     assert "no 'Plate:' block" in _error(only_groups)
+
+
+# --- Note blocks: free text, cut at '~End' ----------------------------------------------------
+
+
+def _plate_block(name: str, base: float) -> list[str]:
+    """A one-wavelength (450 nm) 96-well PlateFormat Plate: block; well (r, c) holds base + r + c / 100."""
+    fields = [name, "1.3", "PlateFormat", "Endpoint", "Absorbance", "Raw", "FALSE", "1", "", "", "", "", ""]
+    lines = ["\t".join(["Plate:", *fields, "1", "450 ", "1", "12", "96", "1", "8"])]
+    lines.append("\tTemperature(¡C)\t" + "\t".join(str(c) for c in range(1, 13)))
+    for r in range(8):
+        lines.append(("\t23.0\t" if r == 0 else "\t\t") + "\t".join(f"{base + r + c / 100:.2f}" for c in range(1, 13)))
+    return [*lines, "", "~End"]
+
+
+NOTE = [
+    "Note:\tRun notes",
+    "Plate: 2 was read after a 10 min wait.",
+    "Group: Standards diluted 1:2 in assay buffer",
+    "Note: see the lab book",
+    "~End of incubation at 10:05, read at 10:15",
+    "~Ended early: well H12 was empty",
+    "\tA tab-led line\t1\t2\t3",
+    "~End",
+]
+
+
+def test_note_lines_that_begin_like_blocks_are_text_and_the_plates_around_it_are_read():
+    text = "\r\n".join(["##BLOCKS= 3", *_plate_block("Before", 0.0), *NOTE, *_plate_block("After", 10.0), "Original Filename: n"])
+    before, after = registry.read_plates(text.encode("utf-8"), "notes.txt")
+    assert (before.name, after.name) == ("Before", "After")
+    assert _well(before, "A1", 450).value == 0.01 and _well(before, "H12", 450).value == 7.12
+    assert _well(after, "A1", 450).value == 10.01 and _well(after, "H12", 450).value == 17.12
+    assert all((p.reads["flag"] == "ok").all() and len(p.reads) == 96 for p in (before, after))
+    assert before.extra["note_blocks"] == after.extra["note_blocks"] == "Run notes"
+    assert before.extra["original_filename"] == "n"
+    # The same Note first, in UTF-16 as SoftMax writes it.
+    text = "\r\n".join(["##BLOCKS= 2", *NOTE, *_plate_block("Only", 1.0), ""])
+    [only] = softmax.read(text.encode("utf-16"), "notes.txt")
+    assert only.name == "Only" and _well(only, "B3", 450).value == 2.03
+
+
+def test_a_note_missing_its_end_line_is_named_not_split_at_a_keyword():
+    # Without its '~End' the Note runs on to the next '~End': the block count no longer matches, and the message
+    # points at the first line inside the Note that starts like a block.
+    note = [line for line in NOTE if line != "~End"]
+    text = "\n".join(["##BLOCKS= 2", *note, *_plate_block("P", 0.0)])
+    message = _error(text, "notes.txt")
+    assert message.startswith("notes.txt: line 1: '##BLOCKS= 2' announces 2 blocks but the file holds 1")
+    assert "(line 3, inside block 'Note: Run notes', starts like a block: is the '~End' before it missing?)" in message
 
 
 # --- a 384-well plate ---------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+# long module: i-control and Magellan grids and lists, each layout against the real exports and built workbooks.
 """Tecan reader (i-control xlsx/text, Magellan grid and list): the real exports in ../shared, and broken input."""
 
 from __future__ import annotations
@@ -219,9 +220,9 @@ def test_markers_text_numbers_and_float32_in_a_built_xlsx():
     [plate] = tecan.read(_xlsx(_icontrol_rows(grid)), "built.xlsx")
     assert plate.wavelengths == [450] and plate.read_time == datetime(2024, 2, 20, 18, 19, 42)
     assert plate.serial == "42"
-    for well in ("A1", "A2"):
+    for well, marker in (("A1", "OVER"), ("A2", "Overflow")):
         row = _well(plate, well, 450)
-        assert row.flag == "overflow" and math.isnan(row.value)
+        assert row.flag == "overflow" and math.isnan(row.value) and row.marker == marker
     assert _well(plate, "A3", 450).value == 0.1234
     assert _well(plate, "B1", 450).value == 0.0932
     assert _well(plate, "B2", 450).value == 0.1
@@ -243,16 +244,71 @@ def test_same_label_twice_makes_two_plates():
     assert len(first.reads) == len(second.reads) == 96
 
 
-def test_grid_with_eleven_columns():
-    message = _error(_xlsx(_icontrol_rows(ncols=11)), "eleven.xlsx")
-    assert message.startswith("eleven.xlsx: sheet 'Sheet2', cell B10: the grid header has columns 1-11; expected 1-12")
+def test_grid_with_eleven_columns_is_a_partial_plate():
+    # issue 13: a grid header may start and stop anywhere within 1-12; the columns not in it were not read
+    [plate] = registry.read_plates(_xlsx(_icontrol_rows(ncols=11)), "eleven.xlsx")
+    assert plate.n_wells == 96 and len(plate.reads) == 88 and (plate.reads["flag"] == "ok").all()
+    assert set(plate.reads["column"]) == set(range(1, 12)) and _well(plate, "H11", 450).value == round(0.1 + 0.7 + 0.1, 4)
+    grid = [[ROWS[r], *(0.2 + c for c in range(4))] for r in range(8)]
+    rows = _icontrol_rows(grid)
+    rows[9] = ["<>", 5, 6, 7, 8]  # columns 5-8 only
+    [plate] = tecan.read(_xlsx(rows), "middle.xlsx")
+    assert sorted(set(plate.reads["column"])) == [5, 6, 7, 8] and _well(plate, "A5", 450).value == 0.2
+    assert _well(plate, "H8", 450).value == 3.2 and plate.reads[plate.reads["well"] == "A1"].empty
 
 
-def test_letters_in_a_numeric_grid():
+def test_grid_header_that_is_no_run_of_columns():
+    rows = _icontrol_rows()
+    rows[9] = ["<>", 1, 2, 4, *range(5, 14)]
+    message = _error(_xlsx(rows), "gap.xlsx")
+    assert message.startswith("gap.xlsx: sheet 'Sheet2', cell B10: the grid header has columns 1, 2, 4, 5, 6")
+    assert "expected 1-12 (96-well plate), 1-24 (384-well plate) or a run of columns within them" in message
+
+
+def test_letters_in_a_numeric_grid_flag_one_well():
+    # issue 13: one odd cell flags its well (marker kept) instead of refusing the plate
     rows = _icontrol_rows()
     rows[12][5] = "0.1x2"  # row C, column 5
-    message = _error(_xlsx(rows), "junk.xlsx")
-    assert message.startswith("junk.xlsx: sheet 'Sheet2', cell F13: well C5 holds '0.1x2', which is not a number")
+    [plate] = registry.read_plates(_xlsx(rows), "junk.xlsx")
+    assert len(plate.reads) == 96
+    c5 = _well(plate, "C5", 450)
+    assert c5.flag == "invalid" and c5.marker == "0.1x2" and math.isnan(c5.value)
+    assert (plate.reads[plate.reads["well"] != "C5"]["flag"] == "ok").all()
+    assert _well(plate, "C4", 450).value == round(0.1 + 0.2 + 0.03, 4)
+
+
+def test_marked_numbers_status_words_and_empty_cells_in_an_icontrol_grid():
+    grid = [[ROWS[r], *(0.5 for _ in range(12))] for r in range(8)]
+    grid[0][1:6] = ["*0.356*", "1.2 (Range?)", "?????", "Invalid", None]
+    grid[7][12] = "Path?"
+    [plate] = registry.read_plates(_xlsx(_icontrol_rows(grid)), "marks.xlsx")
+    assert len(plate.reads) == 96
+    expected = {
+        "A1": (0.356, "flagged", "*0.356*"),
+        "A2": (1.2, "flagged", "1.2 (Range?)"),
+        "A3": (None, "invalid", "?????"),
+        "A4": (None, "invalid", "Invalid"),
+        "A5": (None, "missing", None),
+        "H12": (None, "invalid", "Path?"),
+    }
+    for well, (value, flag, marker) in expected.items():
+        row = _well(plate, well, 450)
+        assert row.flag == flag, well
+        assert math.isnan(row.value) if value is None else row.value == value, well
+        assert pd.isna(row.marker) if marker is None else row.marker == marker, well
+    assert (plate.reads[~plate.reads["well"].isin(list(expected))]["flag"] == "ok").all()
+
+
+def test_part_of_plate_grid_with_unread_cells():
+    # issue 13: an i-control grid that covers only some wells; the rest are absent, empty cells are missing
+    grid = [[ROWS[r], 0.1, 0.2, 0.3] for r in range(2, 5)]
+    grid[1][3] = None  # D3 was not measured
+    rows = _icontrol_rows(grid, keys=[["Part of Plate", None, None, None, "C1-E3"]])
+    rows[10] = ["<>", 1, 2, 3]
+    [plate] = registry.read_plates(_xlsx(rows), "part.xlsx")
+    assert plate.n_wells == 96 and len(plate.reads) == 9
+    assert set(plate.reads["well"]) == {f"{r}{c}" for r in "CDE" for c in (1, 2, 3)}
+    assert _well(plate, "D3", 450).flag == "missing" and _well(plate, "E3", 450).value == 0.3
 
 
 def test_duplicated_row_letter():
@@ -349,12 +405,79 @@ def test_magellan_list_96_with_markers():
     assert plate.read_time == datetime(2025, 3, 4, 9, 5)
 
 
+def test_magellan_list_odd_cell_flags_its_well():
+    # issue 13: an odd cell in a list is one invalid well with its text, not a refused plate; unlisted wells are absent
+    cells = {"A1": [0.5, 0.05], "A2": [0.5, "n.a.x"], "A3": ["Invalid", 0.06]}
+    [plate] = registry.read_plates(_magellan_list(cells, FOOTER), "j.xlsx")
+    assert len(plate.reads) == 6 and plate.wavelengths == [450, 620]
+    a2 = _well(plate, "A2", 620)
+    assert a2.flag == "invalid" and a2.marker == "n.a.x" and math.isnan(a2.value)
+    assert _well(plate, "A3", 450).flag == "invalid" and _well(plate, "A3", 450).marker == "Invalid"
+    assert _well(plate, "A2", 450).value == 0.5 and _well(plate, "A3", 620).value == 0.06
+
+
 def test_magellan_list_errors():
-    cells = {"A1": [0.5, 0.05], "A2": [0.5, "n.a.x"]}
-    assert "cell C5: well A2 holds 'n.a.x', which is not a number" in _error(_magellan_list(cells, FOOTER), "j.xlsx")
     rows = [["Well positions", "Label1", "Label2"], ["A1", 0.1, 0.2], ["A1", 0.3, 0.4]]
     message = _error(_xlsx(rows, sheet="Magellan Sheet 1"), "d.xlsx")
     assert message.startswith("d.xlsx: sheet 'Magellan Sheet 1', cell A3: well A1 is listed twice")
     footer = [*FOOTER, "Measurement 3:", "Measurement wavelength: 490 nm"]
     message = _error(_magellan_list({"A1": [0.5, 0.05]}, footer), "w.xlsx")
     assert "the footer lists 3 measurement wavelengths (450, 620, 490 nm) for 2 reads" in message
+
+
+def test_magellan_list_columns_by_header_name_with_plate_id_and_format_columns():
+    # issue 13: value column first, 'Well positions' second, then plate-ID and plate-format columns; only some wells
+    rows = [["Raw data", "Well positions", "Plate", "Plate format"]]
+    rows += [
+        [0.1 + k / 100, f"{r}{c}", "P-042" if k < 3 else None, "96 flat"] for k, (r, c) in enumerate((r, c) for c in (1, 2) for r in ROWS)
+    ]
+    rows[2][0] = "*0.356*"  # B1, a reading the instrument marked
+    rows[4][0] = "OVER"  # D1
+    footer = [
+        "Date of measurement: 2021-07-06/Time of measurement: 09:43:07",
+        "x.mth",
+        "595nm",
+        "Unknown user",
+        "ULTRA",
+        "Instrument serial number: 99",
+        "Measurement mode: Absorbance",
+        "Measurement wavelength: 595 nm",
+        "Meas. temperature: Raw data: 23.4 °C",
+    ]
+    data = _xlsx(rows + [[line, None, None, None] for line in footer], sheet="Magellan Sheet 1")
+    assert registry.detect(data, "list.xlsx") is tecan
+    [plate] = registry.read_plates(data, "list.xlsx")
+    assert plate.name == "P-042" and plate.extra["Plate ID"] == "P-042" and plate.extra["Plate format"] == "96 flat"
+    assert plate.n_wells == 96 and plate.wavelengths == [595] and len(plate.reads) == 16
+    assert set(plate.reads["column"]) == {1, 2}  # columns 3-12 were not read: absent
+    assert _well(plate, "A1", 595).value == 0.1 and _well(plate, "H2", 595).value == 0.1 + 15 / 100
+    b1, d1 = _well(plate, "B1", 595), _well(plate, "D1", 595)
+    assert (b1.value, b1.flag, b1.marker) == (0.356, "flagged", "*0.356*")
+    assert d1.flag == "overflow" and d1.marker == "OVER" and math.isnan(d1.value)
+    assert plate.instrument == "ULTRA" and plate.serial == "99" and plate.read_time == datetime(2021, 7, 6, 9, 43, 7)
+    assert plate.extra["Labels"].startswith("Raw data (595 nm, 16 wells")
+
+
+def test_magellan_list_without_footer_labels_and_two_plate_ids():
+    # no 'Meas. temperature' lines: the reads are the columns holding readings; each plate ID is one plate
+    rows = [["Plate ID", "OD450", "Well positions", "Sample"]]
+    rows += [["A", 0.1, "A1", "S1"], [None, 0.2, "A2", "S2"], ["B", 0.3, "A1", "S3"], [None, "Overflow", "B5", "S4"]]
+    footer = ["Date of measurement: 2025-03-04/Time of measurement: 09:05:00", "Measurement wavelength: 450 nm"]
+    [a, b] = registry.read_plates(_xlsx(rows + [[line] for line in footer], sheet="Magellan Sheet 1"), "two.xlsx")
+    assert (a.name, b.name) == ("A", "B") and a.wavelengths == b.wavelengths == [450]
+    assert {r.well: r.value for r in a.reads.itertuples()} == {"A1": 0.1, "A2": 0.2}
+    assert _well(b, "A1", 450).value == 0.3 and _well(b, "B5", 450).flag == "overflow" and _well(b, "B5", 450).marker == "Overflow"
+    assert a.extra["Sample"] == "A1 S1; A2 S2; A1 S3; B5 S4"  # a text column is kept, not read as values
+    rows[3][0] = None  # without the ID, the second A1 is on plate A again
+    assert "cell C4: well A1 of plate 'A' is listed twice" in _error(_xlsx(rows, sheet="Magellan Sheet 1"), "dup.xlsx")
+
+
+def test_magellan_text_grid_with_some_numbers_is_kept_as_text(plate_exports):
+    rows = load_sheets(_bytes(plate_exports, SUNRISE), SUNRISE)["Magellan Sheet 1"]
+    ids = next(k for k, row in enumerate(rows) if k > 0 and row and row[0] == "<>")
+    rows = [list(row) for row in rows]
+    rows[ids + 1][1:4] = [1, 2, 3]  # numeric sample IDs among the text ones
+    [plate] = tecan.read(_xlsx(rows, sheet="Magellan Sheet 1"), "ids.xlsx")
+    assert len(plate.reads) == 96 and (plate.reads["flag"] == "ok").all()
+    [(key, text)] = [(k, v) for k, v in plate.extra.items() if k.startswith("Text grid")]
+    assert text.startswith("A1 1; A2 2; A3 3; A11 STD1000; A12 STD1000;")
