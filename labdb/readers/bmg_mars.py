@@ -206,7 +206,9 @@ def _read_plate_view(lines: list[Line], filename: str, decimal: str, meta: dict[
 
 
 def _read_grid(lines: list[Line], i: int, ncols: int, wavelength: int | None, filename: str, decimal: str) -> list[Record]:
-    """The rows A-H (A-P) under the grid header at line index i; empty cells (wells not read) are left out."""
+    """The rows A-H (A-P) under the grid header at line index i; empty cells (wells not read) are left out. A row
+    shorter than the header holds unread wells at its end (newer MARS versions drop trailing empty separators),
+    unless nothing follows it: then the file was cut there, and it is refused as truncated."""
     n_wells = 96 if ncols == 12 else 384
     nrows = plate_shape(n_wells)[0]
     records: list[Record] = []
@@ -216,7 +218,8 @@ def _read_grid(lines: list[Line], i: int, ncols: int, wavelength: int | None, fi
             break
         values = cells[1:]
         beyond = [c for c, v in enumerate(values) if v and c >= ncols]
-        if len(values) < ncols or beyond:
+        cut_here = i + 1 + k >= len(lines) - 1  # the last line of the file
+        if (len(values) < ncols and cut_here) or beyond:
             count = beyond[-1] + 1 if beyond else len(values)
             raise InputError(
                 f"{filename}: line {n}: row '{ROW_LETTERS[k]}' has {count} values; expected {ncols} "

@@ -256,6 +256,18 @@ def test_row_beyond_the_plate(plate_exports):
     assert _error(text) == "run7.csv: line 18: row 'I' does not exist on a 96-well plate (rows A-H)."
 
 
+def test_a_short_row_holds_unread_wells_at_its_end(plate_exports):
+    """Newer MARS versions drop trailing empty separators: row A with 9 values has A10-A12 not read, the rest as read."""
+    text = _text(plate_exports, PLATE_96)
+    row_a = next(line for line in text.split("\r\n") if line.startswith("A,"))
+    [plate] = bmg_mars.read(text.replace(row_a, ",".join(row_a.split(",")[:10])).encode("ascii"), "run7.csv")
+    [before] = bmg_mars.read(_bytes(plate_exports, PLATE_96), "run7.csv")
+    gone = {"A10", "A11", "A12"}
+    assert set(before.reads["well"]) - set(plate.reads["well"]) == gone
+    kept = before.reads[~before.reads["well"].isin(gone)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(plate.reads.reset_index(drop=True), kept)
+
+
 def test_truncated_files(plate_exports):
     text = _text(plate_exports, PLATE_96)
     mid_row = text[: text.index("\r\nE,") + 20]
