@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from labdb import correction_runs as stored_runs
 from labdb import export, queries, samples
 from labdb import worklist as worklists
 from labdb.core.config import get_settings, resource_dir
@@ -180,10 +181,8 @@ def correction_run(url: str, version: int) -> dict | None:
 @st.cache_data(ttl=30)
 def correction_shifts(url: str, version: int) -> pd.DataFrame:
     """A run's per-plate shifts (one row per plate, run order) with CI, factor and the check pool before/after."""
-    from labdb import correction_runs
-
     with read_session(url) as session:
-        return correction_runs.shifts(session, version)
+        return stored_runs.shifts(session, version)
 
 
 @st.cache_data(ttl=30)

@@ -12,7 +12,7 @@ from datetime import datetime
 import pandas as pd
 
 from labdb import ingest as driver
-from labdb.templates import PlateMap, Template, parse_plate_map, parse_template
+from labdb.templates import PlateMap, Template
 
 Pair = tuple[str, bytes]
 
@@ -38,14 +38,6 @@ class FilePreview:
 def safe_name(name: str) -> str:
     """The base name of an uploaded file (a browser may send a path, also a Windows one)."""
     return driver.Upload(name).src
-
-
-def load_uploaded_template(name: str, data: bytes) -> Template:
-    return parse_template(name, data)
-
-
-def load_uploaded_plate_map(name: str, data: bytes) -> PlateMap:
-    return parse_plate_map(name, data)
 
 
 def _preview_wells(wells: pd.DataFrame) -> pd.DataFrame:

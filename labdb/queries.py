@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from labdb import samples
+from labdb import correction_runs as stored_runs
+from labdb import export, samples
 from labdb.core.db import get_engine
 from labdb.core.errors import InputError
 from labdb.core.models import (
@@ -40,11 +41,9 @@ from labdb.core.models import (
     Subject,
     Well,
 )
+from labdb.export import ExportFilters
 from labdb.readers.canonical import PlateRead, make_reads
 from qc.layout import UNLABELLED
-
-if TYPE_CHECKING:
-    from labdb.export import ExportFilters
 
 
 @contextmanager
@@ -279,8 +278,6 @@ def export_overview(
 ) -> dict:
     """What the Export page shows before anything is downloaded: row and plate counts, the first rows (read from the
     streamed export, not the whole table), the dictionary and the batch-correction run named in the provenance."""
-    from labdb import export
-
     plan = export.plan_export(session, filters, wide, correction_version=correction)
     preview = export.typed(pd.DataFrame(), plan.columns)
     chunks = export.iter_export(session, plan, chunk_rows=preview_rows if not wide else max(preview_rows * 4, 1000))
@@ -365,8 +362,6 @@ def correction_runs(session: Session) -> pd.DataFrame:
 def correction_run(session: Session, *, version: int) -> dict | None:
     """One correction run as plain data (options, fitted parameters, warnings, diagnostics) and its staleness (plates
     approved since, refitted or no longer approved), or None."""
-    from labdb import correction_runs
-
     run = session.get(CorrectionRun, version)
     if run is None:
         return None
@@ -384,7 +379,7 @@ def correction_run(session: Session, *, version: int) -> dict | None:
         "created_by": run.created_by,
         "created_at": run.created_at,
         "labdb_version": run.labdb_version,
-        "stale": correction_runs.staleness(session, run),
+        "stale": stored_runs.staleness(session, run),
     }
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from qc.schemas import SchemaProblems, _text
+from qc.schemas import SchemaProblems, as_text
 from qc.vocab import SAMPLE_TYPES
 
 SAMPLE_TYPE_SYNONYMS: dict[str, str] = {  # keys as `_key` writes them: lower case, words split by one space
@@ -84,7 +84,7 @@ MANIFEST_MAX_SHOWN = 30  # problems quoted in the one-line error; the count says
 
 def manifest_cells(s: pd.Series) -> pd.Series:
     """Stripped text of each cell, '' for an empty one (object dtype)."""
-    return _text(s).map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    return as_text(s).map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
 
 
 def _key(value: str) -> str:

@@ -14,6 +14,7 @@ from pandera.typing import Series
 
 from qc.vocab import (
     CENSORING,
+    PLATE_SHAPES,
     READ_FLAGS,
     RESULT_ROLES,
     ROLES,
@@ -28,26 +29,18 @@ MAX_SHOWN = 5
 _TYPE_WORDS = {"float64": "a number", "int64": "a whole number", "Int64": "a whole number", "bool": "true or false", "str": "text"}
 
 
-def _text(s: pd.Series) -> pd.Series:
+def as_text(s: pd.Series) -> pd.Series:
     """Object-dtype view of a text column, so comparisons never yield <NA>."""
     return s.astype(object).where(s.notna(), None)
 
 
-def _matches(s: pd.Series, pattern: str) -> pd.Series:
-    """Whether each value is text matching `pattern` (vectorised: checked on every plate read)."""
-    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
-        return pd.Series(False, index=s.index)
-    return s.astype("str").str.fullmatch(pattern.strip("^$")).fillna(False).astype(bool)
+def _on_plate(s: pd.Series, n_wells: int) -> pd.Series:
+    """Whether each value is a well name of a plate of `n_wells` (qc.vocab.wells_of)."""
+    return s.isin(wells_of(n_wells))
 
 
 def _is_well(s: pd.Series) -> pd.Series:
-    return _matches(s, WELL_PATTERN)
-
-
-def _well_pattern(n_wells: int) -> str:
-    """The well names of one plate size as a pattern: A-H and 1-12, or A-P and 1-24."""
-    rows, cols = plate_shape(n_wells)
-    return f"[A-{ROW_LETTERS[rows - 1]}]([1-9]|1[0-9]|2[0-4])" if cols == 24 else f"[A-{ROW_LETTERS[rows - 1]}]([1-9]|1[0-2])"
+    return _on_plate(s, max(PLATE_SHAPES))  # a well of the largest plate: the names WELL_PATTERN allows
 
 
 class CanonicalReads(pa.DataFrameModel):
@@ -114,7 +107,7 @@ def reads_schema(n_wells: int) -> pa.DataFrameSchema:
     rows, cols = plate_shape(n_wells)
     schema = CanonicalReads.to_schema()
     on_plate = pa.Check(
-        lambda s: _matches(s, _well_pattern(n_wells)),
+        lambda s: _on_plate(s, n_wells),
         name="well_on_plate",
         error=f"{ON_PLATE} {n_wells}-well plate (rows A-{ROW_LETTERS[rows - 1]}, columns 1-{cols})",
     )
@@ -143,7 +136,7 @@ class PlateWells(pa.DataFrameModel):
 
     @pa.check("role", name="role_known", error=f"role must be one of {', '.join(ROLES)}")
     def _role_known(cls, s: pd.Series) -> pd.Series:
-        return _text(s).isin(ROLES)
+        return as_text(s).isin(ROLES)
 
     @pa.check("dilution", name="dilution_positive", error="dilution must be a number > 0")
     def _dilution_positive(cls, s: pd.Series) -> pd.Series:
@@ -161,14 +154,14 @@ class PlateWells(pa.DataFrameModel):
     def _nominal_required(cls, df: pd.DataFrame) -> pd.Series:
         if not {"role", "nominal"} <= set(df.columns):
             return pd.Series(True, index=df.index)
-        return ~(_text(df["role"]).isin(["standard", "blank", "control"]) & df["nominal"].isna())
+        return ~(as_text(df["role"]).isin(["standard", "blank", "control"]) & df["nominal"].isna())
 
     @pa.dataframe_check(name="sample_id_required", error="sample wells need a sample_id")
     def _sample_id_required(cls, df: pd.DataFrame) -> pd.Series:
         if not {"role", "sample_id"} <= set(df.columns):
             return pd.Series(True, index=df.index)
-        ids = _text(df["sample_id"]).map(lambda v: isinstance(v, str) and v.strip() != "")
-        return ~(_text(df["role"]).eq("sample") & ~ids.astype(bool))
+        ids = as_text(df["sample_id"]).map(lambda v: isinstance(v, str) and v.strip() != "")
+        return ~(as_text(df["role"]).eq("sample") & ~ids.astype(bool))
 
     class Config:
         strict = True

@@ -37,7 +37,6 @@ statisticians or admins.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 ROLES = ("standard", "blank", "control", "bridge", "sample", "empty")
@@ -80,13 +79,3 @@ def wells_of(n_wells: int) -> frozenset[str]:
 def well_name(row_index: int, column_index: int) -> str:
     """0-based row and column indices to a well name ('A1')."""
     return f"{ROW_LETTERS[row_index]}{column_index + 1}"
-
-
-def is_well(name: object, n_wells: int | None = None) -> bool:
-    """Whether `name` is a well name ('A1'..'P24'), and on a plate of `n_wells` when given."""
-    if not isinstance(name, str) or re.fullmatch(WELL_PATTERN, name) is None:
-        return False
-    if n_wells is None:
-        return True
-    rows, cols = plate_shape(n_wells)
-    return name[0] in ROW_LETTERS[:rows] and int(name[1:]) <= cols

@@ -13,7 +13,7 @@ from dashboards.safe import md
 from labdb.core.db import session_scope
 from labdb.core.errors import InputError
 from labdb.kitlots import new_kit_lot_note
-from labdb.templates import load_template
+from labdb.templates import load_template, parse_plate_map, parse_template
 
 UPLOAD_OWN = "Upload a template…"
 PREVIEW = "upload_preview"  # session state: (fingerprint, previews)
@@ -40,10 +40,10 @@ operator = cols[2].text_input("Operator (optional)", key="upload_operator").stri
 
 try:
     if choice == UPLOAD_OWN:
-        template = uploads.load_uploaded_template(own_template.name, own_template.getvalue()) if own_template else None
+        template = parse_template(own_template.name, own_template.getvalue()) if own_template else None
     else:
         template = load_template(bundled[choice])
-    plate_map = uploads.load_uploaded_plate_map(plate_map_file.name, plate_map_file.getvalue()) if plate_map_file else None
+    plate_map = parse_plate_map(plate_map_file.name, plate_map_file.getvalue()) if plate_map_file else None
 except InputError as exc:
     st.error(md(exc))
     st.stop()
